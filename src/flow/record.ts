@@ -1,0 +1,81 @@
+/**
+ * A finished flow as handed to detectors and flow sinks. The flow table fills one reused
+ * FlowRecord from its typed arrays when a flow expires and calls every subscriber
+ * synchronously; a subscriber that keeps anything must copy it (strings and numbers are
+ * safe to keep; the address arrays are overwritten by the next record).
+ */
+export const END_REASONS = ['idle', 'active', 'fin', 'rst', 'capacity', 'shutdown'] as const;
+export type EndReason = (typeof END_REASONS)[number];
+
+/** Zeek conn_state subset derivable from flags (SPEC §3). */
+export const CONN_STATES = ['S0', 'REJ', 'S1', 'SF', 'RSTO', 'RSTR', 'SH', 'SHR', 'OTH'] as const;
+export type ConnState = (typeof CONN_STATES)[number];
+
+export class FlowRecord {
+  startMicros = 0;
+  endMicros = 0;
+  ipVersion = 0;
+  /** IP protocol number (6 tcp, 17 udp, 1 icmp, 58 icmp6, ...). */
+  proto = 0;
+  /** Initiator ("src") and responder ("dst") as words (see DecodedPacket). */
+  readonly srcAddr = new Uint32Array(4);
+  readonly dstAddr = new Uint32Array(4);
+  /** Text forms, filled when the record is emitted. */
+  srcIp = '';
+  dstIp = '';
+  srcPort = 0;
+  dstPort = 0;
+  pktsToServer = 0;
+  pktsToClient = 0;
+  /** Bytes = IP total length, per direction. */
+  bytesToServer = 0;
+  bytesToClient = 0;
+  /** Transport payload bytes per direction (data transferred, for severity). */
+  payloadToServer = 0;
+  payloadToClient = 0;
+  firstTalker: 'src' | 'dst' = 'src';
+  lastTalker: 'src' | 'dst' = 'src';
+  /** OR of TCP flag bytes: overall, to server (sent by src), to client (sent by dst). */
+  tcpFlags = 0;
+  tcpFlagsToServer = 0;
+  tcpFlagsToClient = 0;
+  state: ConnState = 'OTH';
+  endReason: EndReason = 'idle';
+  /** VLAN ids outer first; empty when untagged. */
+  vlans: number[] = [];
+  /** ICMP flows: type/code of the first packet from src; -1 otherwise. */
+  icmpType = -1;
+  icmpCode = -1;
+  /** Lowest and highest IP TTL / hop limit of packets to server. */
+  ttlMinToServer = 0;
+  ttlMaxToServer = 0;
+  /**
+   * ICMP errors that answered this flow (attributed through their quoted header): how
+   * many, the type/code of the last one and who sent it (a router or the responder).
+   */
+  icmpErrors = 0;
+  icmpErrorType = -1;
+  icmpErrorCode = -1;
+  icmpErrorFrom = '';
+}
+
+const FLAG_LETTERS = 'FSRPAUEC';
+
+/** TCP flag byte -> letters in SPEC order FSRPAUEC ("SRA" style: only set flags). */
+export function tcpFlagString(flags: number): string {
+  let s = '';
+  for (let i = 0; i < 8; i++) if (flags & (1 << i)) s += FLAG_LETTERS[i];
+  return s;
+}
+
+export function protoName(proto: number): string {
+  switch (proto) {
+    case 6: return 'tcp';
+    case 17: return 'udp';
+    case 1: return 'icmp';
+    case 58: return 'icmp6';
+    default: return String(proto);
+  }
+}
+
+export type FlowSubscriber = (flow: FlowRecord) => void;

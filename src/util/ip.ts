@@ -1,0 +1,65 @@
+/**
+ * Addresses as four 32-bit words (IPv4 as ::ffff:a.b.c.d), turned into text only when a
+ * record is written.
+ */
+export function formatAddr(words: Uint32Array, ipVersion: number): string {
+  if (ipVersion === 4) {
+    const a = words[3]!;
+    return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+  }
+  return formatIPv6(words);
+}
+
+/** RFC 5952 text: lower case, longest run of two or more zero groups as "::". */
+export function formatIPv6(w: Uint32Array): string {
+  const g = [
+    w[0]! >>> 16, w[0]! & 0xffff, w[1]! >>> 16, w[1]! & 0xffff,
+    w[2]! >>> 16, w[2]! & 0xffff, w[3]! >>> 16, w[3]! & 0xffff,
+  ];
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) { bestStart = i; bestLen = j - i; }
+    i = j;
+  }
+  if (bestLen < 2) return g.map((x) => x.toString(16)).join(':');
+  const head = g.slice(0, bestStart).map((x) => x.toString(16)).join(':');
+  const tail = g.slice(bestStart + bestLen).map((x) => x.toString(16)).join(':');
+  return `${head}::${tail}`;
+}
+
+/** Parse dotted IPv4 or IPv6 text into words; returns the IP version, 0 if not an address. */
+export function parseAddr(text: string, out: Uint32Array): number {
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (v4) {
+    const b = v4.slice(1).map(Number);
+    if (b.some((x) => x > 255)) return 0;
+    out[0] = 0; out[1] = 0; out[2] = 0xffff;
+    out[3] = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+    return 4;
+  }
+  if (!text.includes(':')) return 0;
+  const [headText, tailText, extra] = text.split('::');
+  if (extra !== undefined) return 0;
+  const parse = (s: string | undefined): number[] | null => {
+    if (!s) return [];
+    const parts = s.split(':');
+    const r: number[] = [];
+    for (const p of parts) {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return null;
+      r.push(parseInt(p, 16));
+    }
+    return r;
+  };
+  const head = parse(headText);
+  const tail = parse(tailText);
+  if (!head || !tail) return 0;
+  const fill = tailText === undefined ? 0 : 8 - head.length - tail.length;
+  if (fill < 0 || (tailText === undefined && head.length !== 8)) return 0;
+  const g = [...head, ...new Array<number>(fill).fill(0), ...tail];
+  for (let i = 0; i < 4; i++) out[i] = ((g[2 * i]! << 16) | g[2 * i + 1]!) >>> 0;
+  return 6;
+}
