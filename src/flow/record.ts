@@ -57,6 +57,15 @@ export class FlowRecord {
   icmpErrorType = -1;
   icmpErrorCode = -1;
   icmpErrorFrom = '';
+  /**
+   * Orphan ICMP-error flows (the error's own flow was not in the table, SPEC §3): what the
+   * quoted header says. src of such a flow is the host that sent the error; the quoted src
+   * is the host that caused it. Empty / -1 for every other flow.
+   */
+  icmpQuotedSrcIp = '';
+  icmpQuotedDstIp = '';
+  icmpQuotedProto = -1;
+  icmpQuotedDstPort = -1;
 }
 
 const FLAG_LETTERS = 'FSRPAUEC';
