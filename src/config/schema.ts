@@ -1,0 +1,119 @@
+/**
+ * The shape of tapaudit.yaml. Every object is strict (an unknown key is an error that
+ * names it), every value has a default, and the `detectors` section is built from the
+ * registry: each module validates its own section with its own schema, plus the two keys
+ * the framework handles for every module (`enabled`, `allowSources`).
+ */
+import { z } from 'zod';
+import type { DetectorModule } from '../detect/types.js';
+import { cidrList, positiveInt, seconds } from './fields.js';
+
+/**
+ * Default local networks: RFC 1918 (IPv4 private), RFC 6598 is deliberately left out
+ * (carrier-grade NAT space is the ISP's, not the site's), and RFC 4193 unique local
+ * IPv6 (fc00::/7). IPAudit asks the operator for the local network; these defaults make
+ * the demo capture and most lab networks work without a config file.
+ */
+export const DEFAULT_LOCAL_NETWORKS: readonly string[] = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'];
+
+const bool = (dflt: boolean) => z.boolean({ error: 'expected true or false' }).default(dflt);
+
+/** Flow table settings (SPEC §3 defaults); the flow table takes exactly these keys. */
+export const flowsSchema = z.strictObject({
+  /** Hard maximum of concurrent flows; when full the LRU flow leaves with reason `capacity`. */
+  maxFlows: positiveInt(1_000_000),
+  /** Whether the VLAN ids are part of the flow key. */
+  vlanInKey: bool(true),
+  /** Idle timeouts (SPEC §3; the same figures as softflowd's and YAF's defaults). */
+  tcpIdleSeconds: seconds(300),
+  /** A TCP flow that never got past the SYN (S0) leaves sooner. */
+  tcpEmbryonicSeconds: seconds(30),
+  udpIdleSeconds: seconds(60),
+  icmpIdleSeconds: seconds(60),
+  otherIdleSeconds: seconds(60),
+  /** After FIN/RST, how long to wait for the last ACK before the record leaves. */
+  closedGraceSeconds: seconds(5),
+  /** Long flows are cut into records of this length (IPAudit periods, YAF active timeout). */
+  activeSeconds: seconds(1800),
+});
+export type FlowsConfig = z.output<typeof flowsSchema>;
+
+export const alertsSchema = z.strictObject({
+  /**
+   * Same rule + source (+ the detector's suppress key) within this many seconds of packet
+   * time is counted, not repeated, and written as one summary when the window closes.
+   * 300 s = the usual 5-minute scan window (Zeek scan.zeek), so one scan gives one alert
+   * and at most one summary per window. 0 turns suppression off.
+   */
+  suppressSeconds: z
+    .number({ error: 'expected a number of seconds >= 0' })
+    .min(0, { error: 'expected a number of seconds >= 0' })
+    .finite({ error: 'expected a number of seconds >= 0' })
+    .default(300),
+  /** Bound on suppression state (one entry per rule+source+key). When full, the oldest
+   * entry is closed early: its summary is written, nothing is lost. */
+  maxSuppressionEntries: positiveInt(100_000),
+});
+export type AlertsConfig = z.output<typeof alertsSchema>;
+
+const outputPath = z
+  .string({ error: 'expected a file path, "-" for stdout, or null' })
+  .min(1, { error: 'expected a file path, "-" for stdout, or null' })
+  .nullable()
+  .default(null);
+
+/** Where things are written; the command-line flags (--alerts, --flows, ...) win. */
+export const outputsSchema = z.strictObject({
+  alerts: outputPath,
+  flows: outputPath,
+  flowsFormat: z.enum(['json', 'ipaudit']).default('json'),
+  stats: outputPath,
+  statsIntervalSeconds: seconds(60),
+});
+export type OutputsConfig = z.output<typeof outputsSchema>;
+
+/** Keys the framework adds to every detector section. */
+export const commonDetectorShape = {
+  enabled: bool(true),
+  /** Alerts whose source.ip is in these CIDRs are dropped (docs/config.md). */
+  allowSources: cidrList([]),
+};
+
+/** A detector's section after validation: its module's config plus the common keys. */
+export type DetectorSectionConfig = { enabled: boolean; allowSources: string[] } & Record<string, unknown>;
+
+/**
+ * A module's section schema: its own (strict) object plus `enabled`/`allowSources`,
+ * defaulting to {} so a missing section is all defaults.
+ */
+export function detectorSectionSchema(m: DetectorModule<unknown>) {
+  if (!(m.schema instanceof z.ZodObject)) {
+    // A programming error in the module, not a user mistake.
+    throw new Error(`detector module "${m.id}": schema must be a z.strictObject({...}) so the framework can add enabled/allowSources`);
+  }
+  return (m.schema as z.ZodObject).extend(commonDetectorShape).strict().prefault({});
+}
+
+export function buildConfigSchema(modules: readonly DetectorModule<unknown>[]) {
+  const detectorShape: Record<string, z.ZodType> = {};
+  for (const m of modules) {
+    if (detectorShape[m.id]) throw new Error(`two detector modules share the id "${m.id}"`);
+    detectorShape[m.id] = detectorSectionSchema(m);
+  }
+  return z.strictObject({
+    localNetworks: cidrList([...DEFAULT_LOCAL_NETWORKS]),
+    flows: flowsSchema.prefault({}),
+    alerts: alertsSchema.prefault({}),
+    outputs: outputsSchema.prefault({}),
+    detectors: z.strictObject(detectorShape).prefault({}),
+  });
+}
+
+export interface Config {
+  localNetworks: string[];
+  flows: FlowsConfig;
+  alerts: AlertsConfig;
+  outputs: OutputsConfig;
+  /** module id -> its validated section. Every registered module has an entry. */
+  detectors: Record<string, DetectorSectionConfig>;
+}

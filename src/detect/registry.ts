@@ -1,0 +1,10 @@
+/**
+ * Every detector module, in the order they see each flow. Adding a detector is one import
+ * line and one entry here; config (src/config/schema.ts) and the runner
+ * (src/detect/framework.ts) build everything else from this list.
+ */
+import type { DetectorModule } from './types.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each module has its own config type
+export const DETECTOR_MODULES: DetectorModule<any>[] = [
+];
