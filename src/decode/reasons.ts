@@ -16,6 +16,7 @@ export const NOT_FLOWED_REASONS = [
   'truncated_transport', // TCP/UDP/ICMP header cut short by the capture
   'bad_tcp_header_len', // TCP data offset < 5 or past the captured data
   'fragment_without_first', // non-first IP fragment whose first fragment was not seen
+  'ipv6_ext_chain_too_long', // more IPv6 extension headers than any real stack sends (decode/ip.ts)
 ] as const;
 
 export type NotFlowedReason = (typeof NOT_FLOWED_REASONS)[number];
@@ -32,4 +33,5 @@ export const R_TRUNCATED_IPV6_EXT = 8;
 export const R_TRUNCATED_TRANSPORT = 9;
 export const R_BAD_TCP_HEADER_LEN = 10;
 export const R_FRAGMENT_WITHOUT_FIRST = 11;
+export const R_IPV6_EXT_CHAIN_TOO_LONG = 12;
 export const REASON_COUNT = NOT_FLOWED_REASONS.length;
