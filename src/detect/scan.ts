@@ -1,0 +1,238 @@
+/**
+ * Scan detection (SPEC §4: scan.port, scan.address, scan.random). Counts only failed or
+ * unanswered attempts (attempts.ts: classifyAttempt), per source, in a sliding window of
+ * packet time, and raises an alert when a count crosses its threshold:
+ *
+ *  - scan.port: one source, one host, >= portMinPorts distinct ports failed;
+ *  - scan.address: one source, one port, >= addressMinHosts distinct hosts failed
+ *    (localAddressMinHosts for a local source); ICMP echo sweeps count with port "icmp echo";
+ *  - scan.random: >= randomMinHosts hosts and >= randomMinPorts ports failed without a
+ *    port or address scan in the window, and not peer-like (P2P is p2p.activity's).
+ *
+ * Thresholds: Zeek's policy/misc/scan.zeek flags 25 unique hosts on one port
+ * (addr_scan_threshold = 25) and 15 unique ports on one host (port_scan_threshold = 15)
+ * within 5 minutes (addr_scan_interval / port_scan_interval = 5 min). P2P ports are
+ * skipped (skipPorts), like scan.zeek's skip lists: the p2p detector reports them.
+ */
+import { z } from 'zod';
+import type { FlowRecord } from '../flow/record.js';
+import type { AlertInput, Detector, DetectorContext, DetectorModule, Severity } from './types.js';
+import {
+  ANSWERED, FAILED, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, keyLabel, keyPort,
+  keyTransport, portKeyOf, topPorts,
+} from './attempts.js';
+import { P2P_PORTS, portListSchema, portTable, wormHint } from './ports.js';
+
+export const scanSchema = z.strictObject({
+  /** Sliding window of packet time (Zeek scan.zeek: 5 min). */
+  windowSeconds: z.number().positive().default(300),
+  /** Distinct failed ports on one host (Zeek port_scan_threshold = 15). */
+  portMinPorts: z.number().int().min(2).default(15),
+  /** Distinct failed hosts on one port (Zeek addr_scan_threshold = 25). */
+  addressMinHosts: z.number().int().min(2).default(25),
+  /**
+   * The same for a source inside the local networks: an inside host sweeping is an
+   * infected machine, and the NetFlow article (part 2 §2) hunts worms by exactly this
+   * pattern from inside; 10 keeps well above a workstation's normal failures.
+   */
+  localAddressMinHosts: z.number().int().min(2).default(10),
+  /** scan.random: hosts and ports together (bro-simple-scan reports "random" scans). */
+  randomMinHosts: z.number().int().min(2).default(25),
+  randomMinPorts: z.number().int().min(2).default(25),
+  /**
+   * Peer-like spread (not a random scan, see p2p.activity): at most this many failed
+   * (host, port) pairs per distinct port and per distinct host, and at least this share
+   * of pairs on ports >= 1024.
+   */
+  peerMaxPairsPerPort: z.number().min(1).default(1.5),
+  peerMaxPairsPerHost: z.number().min(1).default(1.5),
+  peerMinHighPortShare: z.number().min(0).max(1).default(0.9),
+  /** Sources tracked at once (bounded LRU; a spoofed flood evicts, never exhausts memory). */
+  maxSources: z.number().int().min(1).default(100_000),
+  /** Distinct failed (host, port) pairs kept per source; beyond it counts are lower bounds. */
+  maxPairsPerSource: z.number().int().min(16).default(4096),
+  /** Destination ports never counted (P2P ports by default: p2p.activity reports them). */
+  skipPorts: portListSchema.default([...P2P_PORTS]),
+  /** Address scans on these ports get severity 3 (seed: scanning out to 445 or 6667 "should raise a red flag"). */
+  redFlagPorts: portListSchema.default([445, 6667]),
+});
+export type ScanConfig = z.infer<typeof scanSchema>;
+
+const RULE_NAMES = { port: 'scan.port', address: 'scan.address', random: 'scan.random' } as const;
+
+export const scanModule: DetectorModule<ScanConfig> = {
+  id: 'scan',
+  rules: ['scan.port', 'scan.address', 'scan.random'],
+  schema: scanSchema,
+  create(config: ScanConfig, ctx: DetectorContext): Detector {
+    return new ScanDetector(config, ctx);
+  },
+};
+
+class ScanDetector implements Detector {
+  private readonly sources;
+  private readonly windowMicros: number;
+  private readonly skip: Uint8Array;
+  private readonly redFlag: Uint8Array;
+
+  constructor(private readonly config: ScanConfig, private readonly ctx: DetectorContext) {
+    this.sources = ctx.table<string, SourceWindow>('sources', config.maxSources);
+    this.windowMicros = config.windowSeconds * 1e6;
+    this.skip = portTable(config.skipPorts);
+    this.redFlag = portTable(config.redFlagPorts);
+  }
+
+  onFlowEnd(flow: FlowRecord): void {
+    const portKey = portKeyOf(flow);
+    if (portKey < 0) return;
+    if (portKey >>> 16 !== T_ECHO && this.skip[flow.dstPort] === 1) return;
+    const verdict = classifyAttempt(flow);
+    if (verdict === 0) return;
+    const micros = flow.startMicros;
+    let state = this.sources.get(flow.srcIp);
+    if (verdict & ANSWERED) {
+      // Answers are evidence only ("replies seen", open ports); they never start a window.
+      if (state) state.addAnswered(portKey, verdict, micros);
+      return;
+    }
+    if (!(verdict & FAILED) || isGroupDestination(flow)) return;
+    if (!state) {
+      state = new SourceWindow(flow.srcIp, this.ctx.isLocal(flow.srcIp), micros);
+      this.sources.set(flow.srcIp, state);
+    } else {
+      state.expire(micros, this.windowMicros);
+    }
+    const pair = state.addFailure(flow.dstIp, portKey, flow.srcPort, verdict, micros, this.config.maxPairsPerSource);
+    if (!pair) return;
+    const c = this.config;
+    // Thresholds are checked when a count grows past them ("=="), so each crossing is
+    // reported once; the alert log summarises repeats within its suppression window.
+    const portsOnHost = state.portsPerHost.get(pair.host)!;
+    if (portsOnHost === c.portMinPorts) this.raisePort(state, pair.host, micros);
+    const hostsOnPort = state.hostsPerPort.get(portKey)!;
+    const addrMin = state.local ? c.localAddressMinHosts : c.addressMinHosts;
+    if (hostsOnPort === addrMin) this.raiseAddress(state, portKey, micros);
+    if (
+      state.raised.size === 0 &&
+      state.portsPerHost.size >= c.randomMinHosts &&
+      state.hostsPerPort.size >= c.randomMinPorts &&
+      !state.peerLike(c.peerMaxPairsPerPort, c.peerMaxPairsPerHost, c.peerMinHighPortShare)
+    ) {
+      this.raiseRandom(state, micros);
+    }
+  }
+
+  flush(): void {
+    // Nothing pending: alerts are raised when thresholds are crossed.
+  }
+
+  private raisePort(state: SourceWindow, host: string, micros: number): void {
+    state.raised.set(`port:${host}`, micros);
+    const ports: number[] = [];
+    const sample: string[] = [];
+    let failed = 0;
+    for (const pair of state.pairs.values()) {
+      if (pair.host !== host) continue;
+      failed += pair.probes;
+      if (ports.length < 64) ports.push(pair.portKey);
+      if (sample.length < 10) sample.push(`${host}:${keyPort(pair.portKey)}`);
+    }
+    const nPorts = state.portsPerHost.get(host) ?? 0;
+    const transport = keyTransport(ports[0] ?? 0);
+    const open = state.openPorts.length;
+    this.emit(state, 'port', micros, state.local ? 3 : 2,
+      `${state.sourceIp} probed ${nPorts} ports on ${host} (${failed} failed, ${state.rstReceived} refused, ${open} open)`,
+      { destinationIp: host, transport, suppressKey: host, targets: 1, ports: nPorts, failed, sample });
+  }
+
+  private raiseAddress(state: SourceWindow, portKey: number, micros: number): void {
+    state.raised.set(`address:${portKey}`, micros);
+    const sample: string[] = [];
+    let failed = 0;
+    for (const pair of state.pairs.values()) {
+      if (pair.portKey !== portKey) continue;
+      failed += pair.probes;
+      if (sample.length < 10) sample.push(portKey >>> 16 === T_ECHO ? pair.host : `${pair.host}:${keyPort(pair.portKey)}`);
+    }
+    const hosts = state.hostsPerPort.get(portKey) ?? 0;
+    const isEcho = portKey >>> 16 === T_ECHO;
+    const port = keyPort(portKey);
+    const transport = keyTransport(portKey);
+    const severity: Severity = state.local || (!isEcho && this.redFlag[port] === 1) ? 3 : 2;
+    const hint = isEcho ? undefined : wormHint(transport, port);
+    this.emit(state, 'address', micros, severity,
+      `${state.sourceIp} probed ${hosts} hosts on ${keyLabel(portKey)} (${failed} unanswered)`,
+      {
+        destinationPort: isEcho ? undefined : port, transport, suppressKey: keyLabel(portKey),
+        targets: hosts, ports: 1, failed, sample, wormHint: hint,
+      });
+  }
+
+  private raiseRandom(state: SourceWindow, micros: number): void {
+    state.raised.set('random', micros);
+    const sample: string[] = [];
+    for (const pair of state.pairs.values()) {
+      if (sample.length >= 10) break;
+      sample.push(`${pair.host}:${keyPort(pair.portKey)}`);
+    }
+    const hosts = state.portsPerHost.size;
+    const ports = state.hostsPerPort.size;
+    const hints: string[] = [];
+    for (const [key] of topPorts(state.probesPerPort, 10)) {
+      const h = key >>> 16 === T_ECHO ? undefined : wormHint(keyTransport(key), keyPort(key));
+      if (h && !hints.includes(h)) hints.push(h);
+    }
+    this.emit(state, 'random', micros, state.local ? 3 : 2,
+      `${state.sourceIp} probed ${hosts} hosts on ${ports} ports (${state.failed} failed attempts)`,
+      { suppressKey: undefined, targets: hosts, ports, failed: state.failed, sample, wormHint: hints.length ? hints.join('; ') : undefined });
+  }
+
+  private emit(
+    state: SourceWindow, kind: keyof typeof RULE_NAMES, micros: number, severity: Severity, message: string,
+    d: {
+      destinationIp?: string; destinationPort?: number; transport?: string; suppressKey?: string;
+      targets: number; ports: number; failed: number; sample: string[]; wormHint?: string;
+    },
+  ): void {
+    const top = topPorts(state.probesPerPort, 10);
+    const srcPort = state.topSrcPort();
+    const evidence: Record<string, unknown> = {
+      targets: d.targets,
+      ports: d.ports,
+      failed: d.failed,
+      failed_total: state.failed,
+      answered: state.answered,
+      rst_received: state.rstReceived,
+      icmp_unreachable_received: state.icmpUnreachReceived,
+      open_ports: [...state.openPorts],
+      same_src_port: srcPort && srcPort.count > 1 ? srcPort : undefined,
+      probes: top.map(([key, n]) => `${n} times probe on ${key >>> 16 === T_ECHO ? 'icmp echo' : `dstport ${keyPort(key)}`}`),
+      probe_table: top.map(([key, n]) => ({
+        port: key >>> 16 === T_ECHO ? null : keyPort(key),
+        transport: keyTransport(key),
+        probes: n,
+        hosts: state.hostsPerPort.get(key) ?? 0,
+      })),
+      sample: d.sample,
+      window_seconds: this.config.windowSeconds,
+      local_source: state.local,
+    };
+    if (d.wormHint) evidence.worm_hint = d.wormHint;
+    if (state.pairsCapped > 0) evidence.pairs_capped = state.pairsCapped;
+    const alert: AlertInput = {
+      ruleId: RULE_NAMES[kind],
+      severity,
+      message,
+      timestampMicros: micros,
+      startMicros: state.firstMicros,
+      endMicros: Math.max(micros, state.lastMicros),
+      sourceIp: state.sourceIp,
+      evidence,
+    };
+    if (d.destinationIp !== undefined) alert.destinationIp = d.destinationIp;
+    if (d.destinationPort !== undefined) alert.destinationPort = d.destinationPort;
+    if (d.transport !== undefined) alert.transport = d.transport;
+    if (d.suppressKey !== undefined) alert.suppressKey = d.suppressKey;
+    this.ctx.emit(alert);
+  }
+}
