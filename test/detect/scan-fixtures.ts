@@ -28,7 +28,7 @@ export class FakeContext implements DetectorContext {
   }
 }
 
-class MapTable<K, V> implements BoundedTable<K & {}, V & {}> {
+class MapTable<K extends {}, V extends {}> implements BoundedTable<K, V> {
   private readonly map = new Map<K, V>();
   evictions = 0;
   constructor(readonly max: number) {}
@@ -48,8 +48,8 @@ class MapTable<K, V> implements BoundedTable<K & {}, V & {}> {
   delete(key: K): void { this.map.delete(key); }
   has(key: K): boolean { return this.map.has(key); }
   get size(): number { return this.map.size; }
-  *entries(): IterableIterator<[K & {}, V & {}]> {
-    yield* ([...this.map.entries()].reverse() as [K & {}, V & {}][]);
+  *entries(): IterableIterator<[K, V]> {
+    yield* [...this.map.entries()].reverse();
   }
   clear(): void { this.map.clear(); }
 }
