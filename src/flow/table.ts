@@ -237,7 +237,7 @@ export class FlowTable {
     let toServer: boolean;
     if (slot === NO_SLOT) {
       slot = this.create(h, p, now);
-      toServer = true;
+      toServer = this.isFromSrc(slot, p); // false when a SYN/ACK came first
     } else {
       toServer = this.isFromSrc(slot, p);
       if (p.proto === PROTO_TCP && this.cls[slot] === C_CLOSED && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {

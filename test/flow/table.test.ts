@@ -1,0 +1,301 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DecodedPacket, FRAG_FIRST, FRAG_LATER, FRAG_NONE, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
+  TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN,
+} from '../../src/decode/packet.js';
+import { R_FRAGMENT_WITHOUT_FIRST, R_OK } from '../../src/decode/reasons.js';
+import type { FlowRecord } from '../../src/flow/record.js';
+import { FlowTable, type FlowTableOptions } from '../../src/flow/table.js';
+import { parseAddr } from '../../src/util/ip.js';
+
+const S = TCP_SYN, A = TCP_ACK, F = TCP_FIN, R = TCP_RST, P = TCP_PSH;
+
+interface Pkt {
+  t: number; // seconds
+  src: string; sport?: number; dst: string; dport?: number;
+  proto?: number; flags?: number; len?: number; payload?: number; ttl?: number;
+  vlan?: number[]; icmp?: [number, number]; frag?: number; id?: number;
+  inner?: { src: string; sport: number; dst: string; dport: number; proto: number };
+}
+
+function fill(p: DecodedPacket, x: Pkt): void {
+  p.tsMicros = x.t * 1e6;
+  p.ipVersion = parseAddr(x.src, p.src);
+  parseAddr(x.dst, p.dst);
+  p.proto = x.proto ?? PROTO_TCP;
+  p.srcPort = x.sport ?? 0;
+  p.dstPort = x.dport ?? 0;
+  p.tcpFlags = x.flags ?? 0;
+  p.ipLen = x.len ?? 40;
+  p.payloadLen = x.payload ?? 0;
+  p.ttl = x.ttl ?? 64;
+  p.vlanCount = x.vlan?.length ?? 0;
+  p.vlanOuter = x.vlan?.[0] ?? 0;
+  p.vlanInner = x.vlan?.[1] ?? 0;
+  p.icmpType = x.icmp?.[0] ?? -1;
+  p.icmpCode = x.icmp?.[1] ?? -1;
+  p.fragment = x.frag ?? FRAG_NONE;
+  p.ipId = x.id ?? 0;
+  p.icmpError = x.inner !== undefined;
+  if (x.inner) {
+    p.innerVersion = parseAddr(x.inner.src, p.innerSrc);
+    parseAddr(x.inner.dst, p.innerDst);
+    p.innerSrcPort = x.inner.sport;
+    p.innerDstPort = x.inner.dport;
+    p.innerProto = x.inner.proto;
+  }
+}
+
+/** Run packets through a table; returns copies of the emitted records (JSON-like). */
+function run(pkts: Pkt[], opts: Partial<FlowTableOptions> = {}, shutdown = true) {
+  const out: FlowRecord[] = [];
+  const table = new FlowTable(opts, (f) => out.push({ ...f, srcAddr: f.srcAddr.slice(), dstAddr: f.dstAddr.slice(), vlans: [...f.vlans] }));
+  const p = new DecodedPacket();
+  const reasons: number[] = [];
+  for (const x of pkts) {
+    fill(p, x);
+    reasons.push(table.add(p));
+  }
+  if (shutdown) table.expireAll('shutdown');
+  return { flows: out, table, reasons };
+}
+
+const C = '10.0.0.5', SV = '192.0.2.9';
+const tcp = (t: number, fromClient: boolean, flags: number, extra: Partial<Pkt> = {}): Pkt =>
+  fromClient
+    ? { t, src: C, sport: 51514, dst: SV, dport: 445, flags, ...extra }
+    : { t, src: SV, sport: 445, dst: C, dport: 51514, flags, ...extra };
+
+describe('connection state (Zeek conn_state subset)', () => {
+  const cases: [string, Pkt[]][] = [
+    ['S0', [tcp(0, true, S), tcp(1, true, S)]],
+    ['REJ', [tcp(0, true, S), tcp(0.1, false, R | A)]],
+    ['S1', [tcp(0, true, S), tcp(0.1, false, S | A), tcp(0.2, true, A), tcp(0.3, true, P | A, { payload: 100, len: 140 })]],
+    ['SF', [tcp(0, true, S), tcp(0.1, false, S | A), tcp(0.2, true, A), tcp(0.3, true, F | A), tcp(0.4, false, F | A), tcp(0.5, true, A)]],
+    ['RSTO', [tcp(0, true, S), tcp(0.1, false, S | A), tcp(0.2, true, A), tcp(0.3, true, R | A)]],
+    ['RSTR', [tcp(0, true, S), tcp(0.1, false, S | A), tcp(0.2, true, A), tcp(0.3, false, R)]],
+    ['SH', [tcp(0, true, S), tcp(0.3, true, F)]],
+    ['SH', [tcp(0, true, S), tcp(0.3, true, R)]], // Zeek RSTOS0: SYN scanner resetting an unseen SYN/ACK
+    ['SHR', [tcp(0, false, S | A), tcp(0.3, false, F | A)]],
+    ['OTH', [tcp(0, true, A)]],
+    ['OTH', [tcp(0, true, P | A, { payload: 10 }), tcp(0.1, false, A)]],
+  ];
+  for (const [state, pkts] of cases) {
+    it(`${state}: ${pkts.map((p) => (p.src === C ? '>' : '<') + p.flags).join(' ')}`, () => {
+      const { flows } = run(pkts);
+      expect(flows).toHaveLength(1);
+      expect(flows[0]!.state).toBe(state);
+    });
+  }
+
+  it('UDP: S0 without reply, SF when both sides spoke', () => {
+    const q: Pkt = { t: 0, src: C, sport: 5353, dst: SV, dport: 53, proto: PROTO_UDP, len: 60 };
+    expect(run([q]).flows[0]!.state).toBe('S0');
+    const a: Pkt = { t: 0.01, src: SV, sport: 53, dst: C, dport: 5353, proto: PROTO_UDP, len: 120 };
+    const f = run([q, a]).flows[0]!;
+    expect(f.state).toBe('SF');
+    expect([f.pktsToServer, f.pktsToClient, f.bytesToServer, f.bytesToClient]).toEqual([1, 1, 60, 120]);
+  });
+});
+
+describe('direction, talkers and flags', () => {
+  it('the initiator is the SYN sender, flags are ORed per direction', () => {
+    const { flows } = run([tcp(0, true, S), tcp(0.1, false, R | A)]);
+    const f = flows[0]!;
+    expect([f.srcIp, f.srcPort, f.dstIp, f.dstPort]).toEqual([C, 51514, SV, 445]);
+    expect([f.tcpFlags, f.tcpFlagsToServer, f.tcpFlagsToClient]).toEqual([S | R | A, S, R | A]);
+    expect([f.firstTalker, f.lastTalker]).toEqual(['src', 'dst']);
+    expect([f.startMicros, f.endMicros]).toEqual([0, 100_000]);
+  });
+
+  it('a SYN/ACK seen first names its receiver as the initiator', () => {
+    const { flows } = run([tcp(0, false, S | A), tcp(0.1, true, A)]);
+    const f = flows[0]!;
+    expect([f.srcIp, f.dstIp, f.dstPort]).toEqual([C, SV, 445]);
+    expect([f.firstTalker, f.lastTalker]).toEqual(['dst', 'src']);
+    expect([f.pktsToServer, f.pktsToClient]).toEqual([1, 1]);
+  });
+
+  it('otherwise the sender of the first packet is the initiator', () => {
+    const { flows } = run([tcp(0, false, A), tcp(0.1, true, A)]);
+    expect([flows[0]!.srcIp, flows[0]!.srcPort]).toEqual([SV, 445]);
+  });
+
+  it('keeps TTL range and payload per direction', () => {
+    const { flows } = run([
+      { t: 0, src: C, dst: SV, proto: PROTO_ICMP, sport: 7, dport: 7, icmp: [8, 0], len: 92, ttl: 1, payload: 64 },
+      { t: 1, src: C, dst: SV, proto: PROTO_ICMP, sport: 7, dport: 7, icmp: [8, 0], len: 92, ttl: 2, payload: 64 },
+    ]);
+    const f = flows[0]!;
+    expect([f.ttlMinToServer, f.ttlMaxToServer, f.payloadToServer, f.icmpType, f.icmpCode]).toEqual([1, 2, 128, 8, 0]);
+  });
+});
+
+describe('expiry reasons on packet time', () => {
+  const other = (t: number): Pkt => ({ t, src: '198.51.100.1', sport: 1, dst: '198.51.100.2', dport: 2, proto: PROTO_UDP });
+
+  it('idle: UDP leaves 60 s after its last packet, not before', () => {
+    const q: Pkt = { t: 0, src: C, sport: 5353, dst: SV, dport: 53, proto: PROTO_UDP };
+    expect(run([q, other(59.9)], {}, false).flows).toHaveLength(0);
+    const { flows } = run([q, other(60)], {}, false);
+    expect(flows.map((f) => [f.srcPort, f.endReason])).toEqual([[5353, 'idle']]);
+  });
+
+  it('idle: an unanswered SYN (S0) leaves after the embryonic 30 s, an established flow stays', () => {
+    const est = [tcp(0, true, S), tcp(0.1, false, S | A), tcp(0.2, true, A)];
+    const syn: Pkt = { t: 0, src: C, sport: 40000, dst: SV, dport: 80, flags: S };
+    const { flows } = run([...est, syn, other(31)], {}, false);
+    expect(flows.map((f) => [f.dstPort, f.state, f.endReason])).toEqual([[80, 'S0', 'idle']]);
+  });
+
+  it('fin: closed connections leave after the grace, counting the last ACK', () => {
+    const pk = [tcp(0, true, S), tcp(0.1, false, S | A), tcp(0.2, true, A), tcp(1, true, F | A), tcp(1.1, false, F | A), tcp(1.2, true, A)];
+    expect(run([...pk, other(6.1)], {}, false).flows).toHaveLength(0);
+    const { flows } = run([...pk, other(6.3)], {}, false);
+    expect(flows.map((f) => [f.state, f.endReason, f.pktsToServer + f.pktsToClient])).toEqual([['SF', 'fin', 6]]);
+  });
+
+  it('rst: a rejected attempt leaves after the grace with reason rst', () => {
+    const { flows } = run([tcp(0, true, S), tcp(0.1, false, R | A), other(5.2)], {}, false);
+    expect(flows.map((f) => [f.state, f.endReason])).toEqual([['REJ', 'rst']]);
+  });
+
+  it('active: a long flow is cut every activeSeconds and goes on as a new record', () => {
+    const pk: Pkt[] = [tcp(0, true, S), tcp(0.1, false, S | A), tcp(0.2, true, A)];
+    for (let t = 10; t <= 4000; t += 10) pk.push(tcp(t, true, A | P, { payload: 10, len: 50 }));
+    const { flows } = run(pk, { activeSeconds: 1800, tcpIdleSeconds: 300 });
+    expect(flows.map((f) => f.endReason)).toEqual(['active', 'active', 'shutdown']);
+    expect(flows.map((f) => f.state)).toEqual(['S1', 'S1', 'S1']);
+    expect(flows.reduce((a, f) => a + f.pktsToServer + f.pktsToClient, 0)).toBe(pk.length);
+    expect(flows[1]!.startMicros).toBe(1800e6);
+  });
+
+  it('capacity: beyond maxFlows the least recently used flow is emitted, never lost', () => {
+    const pk: Pkt[] = [
+      { t: 0, src: C, sport: 1, dst: SV, dport: 53, proto: PROTO_UDP },
+      { t: 1, src: C, sport: 2, dst: SV, dport: 53, proto: PROTO_UDP },
+      { t: 2, src: C, sport: 1, dst: SV, dport: 53, proto: PROTO_UDP }, // touches flow 1
+      { t: 3, src: C, sport: 3, dst: SV, dport: 53, proto: PROTO_UDP }, // evicts flow 2
+    ];
+    const { flows, table } = run(pk, { maxFlows: 2 }, false);
+    expect(flows.map((f) => [f.srcPort, f.endReason])).toEqual([[2, 'capacity']]);
+    expect(table.size).toBe(2);
+    expect(table.counters.flowsByReason.capacity).toBe(1);
+  });
+
+  it('shutdown: expireAll emits every live flow', () => {
+    const { flows, table } = run([tcp(0, true, S), { t: 0, src: C, sport: 9, dst: SV, dport: 9, proto: PROTO_UDP }]);
+    expect(flows.map((f) => f.endReason)).toEqual(['shutdown', 'shutdown']);
+    expect(table.size).toBe(0);
+  });
+
+  it('a new SYN on a closed connection (port reuse) starts a new record', () => {
+    const first = [tcp(0, true, S), tcp(0.1, false, S | A), tcp(0.2, true, A), tcp(1, true, F | A), tcp(1.1, false, F | A), tcp(1.2, true, A)];
+    const { flows } = run([...first, tcp(2, true, S), tcp(2.1, false, R | A)]);
+    expect(flows.map((f) => [f.state, f.endReason])).toEqual([['SF', 'fin'], ['REJ', 'shutdown']]);
+  });
+});
+
+describe('ICMP errors join the flow they answer', () => {
+  const probe: Pkt = { t: 0, src: C, sport: 40000, dst: SV, dport: 33434, proto: PROTO_UDP, len: 60 };
+  const unreach = (from: string, t = 0.01): Pkt => ({
+    t, src: from, dst: C, proto: PROTO_ICMP, icmp: [3, 3], len: 88,
+    inner: { src: C, sport: 40000, dst: SV, dport: 33434, proto: PROTO_UDP },
+  });
+
+  it('counted in the flow, towards its sender, with type/code and who sent it', () => {
+    const { flows, table } = run([probe, unreach(SV)]);
+    expect(flows).toHaveLength(1);
+    const f = flows[0]!;
+    expect([f.pktsToServer, f.pktsToClient, f.bytesToClient]).toEqual([1, 1, 88]);
+    expect([f.icmpErrors, f.icmpErrorType, f.icmpErrorCode, f.icmpErrorFrom]).toEqual([1, 3, 3, SV]);
+    expect(f.state).toBe('S0'); // the responder itself never answered
+    expect(table.counters.icmpErrorsAttributed).toBe(1);
+  });
+
+  it('from a router on the path too', () => {
+    const f = run([probe, unreach('203.0.113.1')]).flows[0]!;
+    expect([f.pktsToClient, f.icmpErrorFrom]).toEqual([1, '203.0.113.1']);
+  });
+
+  it('an error whose flow is unknown forms an ICMP flow of its own, keeping the quoted header', () => {
+    const { flows } = run([unreach(SV)]);
+    expect(flows).toHaveLength(1);
+    const f = flows[0]!;
+    expect([f.proto, f.srcIp, f.dstIp, f.icmpType, f.icmpCode]).toEqual([PROTO_ICMP, SV, C, 3, 3]);
+    expect([f.icmpQuotedSrcIp, f.icmpQuotedDstIp, f.icmpQuotedProto, f.icmpQuotedDstPort]).toEqual([C, SV, PROTO_UDP, 33434]);
+  });
+});
+
+describe('fragments, VLANs, collisions and accounting', () => {
+  it('later fragments join the flow of their first fragment through the IP id', () => {
+    const first: Pkt = { t: 0, src: C, sport: 2049, dst: SV, dport: 2049, proto: PROTO_UDP, len: 1500, frag: FRAG_FIRST, id: 77 };
+    const later: Pkt = { t: 0, src: C, dst: SV, proto: PROTO_UDP, len: 600, frag: FRAG_LATER, id: 77 };
+    const { flows, reasons } = run([first, later, { ...later, id: 78 }]);
+    expect(reasons).toEqual([R_OK, R_OK, R_FRAGMENT_WITHOUT_FIRST]);
+    expect([flows[0]!.pktsToServer, flows[0]!.bytesToServer]).toEqual([2, 2100]);
+  });
+
+  it('the VLAN id is part of the key unless configured otherwise', () => {
+    const a: Pkt = { t: 0, src: C, sport: 1, dst: SV, dport: 53, proto: PROTO_UDP, vlan: [943] };
+    const b: Pkt = { ...a, t: 1, vlan: [944] };
+    expect(run([a, b]).flows.map((f) => f.vlans)).toEqual([[943], [944]]);
+    expect(run([a, b], { vlanInKey: false }).flows).toHaveLength(1);
+    expect(run([{ ...a, vlan: [30, 20, 10] }]).flows[0]!.vlans).toEqual([30, 20]);
+  });
+
+  it('two live flows with the same 30-bit hash stay apart and both survive expiry of the other', () => {
+    const table = new FlowTable({});
+    const p = new DecodedPacket();
+    const seen = new Map<number, number>();
+    let pair: [number, number] | undefined;
+    // Birthday search over source ports and addresses: ~2^15 tuples give a collision.
+    for (let i = 0; i < 400_000 && !pair; i++) {
+      fill(p, { t: 0, src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, sport: 1000, dst: SV, dport: 53, proto: PROTO_UDP });
+      const h = (table as unknown as { tupleHash: (...a: unknown[]) => number }).tupleHash(p.src, p.srcPort, p.dst, p.dstPort, p.proto, p);
+      const j = seen.get(h);
+      if (j !== undefined) pair = [j, i];
+      else seen.set(h, i);
+    }
+    expect(pair).toBeDefined();
+    const ip = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    const [i, j] = pair!;
+    const pk: Pkt[] = [
+      { t: 0, src: ip(i), sport: 1000, dst: SV, dport: 53, proto: PROTO_UDP },
+      { t: 1, src: ip(j), sport: 1000, dst: SV, dport: 53, proto: PROTO_UDP },
+      { t: 2, src: SV, sport: 53, dst: ip(j), dport: 1000, proto: PROTO_UDP },
+      { t: 70, src: ip(j), sport: 1000, dst: SV, dport: 53, proto: PROTO_UDP }, // i expires idle
+      { t: 71, src: SV, sport: 53, dst: ip(j), dport: 1000, proto: PROTO_UDP },
+    ];
+    const partial = run(pk.slice(0, 3), {}, false);
+    expect(partial.table.counters.hashCollisions).toBe(1);
+    expect(partial.table.size).toBe(2);
+    const { flows, table: t2 } = run(pk);
+    expect(t2.counters.hashCollisions).toBe(0);
+    const byIp = Object.fromEntries(flows.map((f) => [f.srcIp, [f.pktsToServer, f.pktsToClient, f.endReason]]));
+    expect(byIp[ip(i)]).toEqual([1, 0, 'idle']);
+    // j's flow went on through i's expiry: one record with all four packets... except
+    // that j itself idled 69 s between t=1..70 > 60 s: so j is two records.
+    expect(flows.filter((f) => f.srcIp === ip(j)).map((f) => [f.pktsToServer, f.pktsToClient])).toEqual([[1, 1], [1, 1]]);
+  });
+
+  it('every packet added is counted in exactly one record (random traffic)', () => {
+    let seed = 42;
+    const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    const pk: Pkt[] = [];
+    for (let k = 0; k < 20000; k++) {
+      const fwd = rnd(2) === 0;
+      const a = `10.0.${rnd(4)}.${rnd(50)}`, b = `192.0.2.${rnd(20)}`;
+      const sp = 1024 + rnd(8), dp = [22, 80, 443][rnd(3)]!;
+      const flags = [S, S | A, A, F | A, R, R | A, P | A][rnd(7)]!;
+      pk.push(fwd ? { t: k * 0.05, src: a, sport: sp, dst: b, dport: dp, flags } : { t: k * 0.05, src: b, sport: dp, dst: a, dport: sp, flags });
+    }
+    const { flows, table } = run(pk, { maxFlows: 500 });
+    const total = flows.reduce((s, f) => s + f.pktsToServer + f.pktsToClient, 0);
+    expect(total).toBe(pk.length);
+    expect(table.counters.flowPackets).toBe(pk.length);
+    const byReason = table.counters.flowsByReason;
+    expect(Object.values(byReason).reduce((s, n) => s + n, 0)).toBe(flows.length);
+    expect(byReason.capacity + byReason.idle + byReason.fin + byReason.rst).toBeGreaterThan(0);
+  });
+});
