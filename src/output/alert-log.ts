@@ -1,0 +1,148 @@
+/**
+ * The alert log: one NDJSON record per alert, ECS field names (SPEC §4), written by pino
+ * through sonic-boom (asynchronous, buffered writes; flushed on demand and at close).
+ *
+ * Why not @elastic/ecs-pino-format: it stamps `@timestamp` with the wall clock and adds
+ * `ecs.version`, `process.pid` and `host.hostname`; here `@timestamp` must be packet time
+ * (replays reproduce byte for byte) and the record must carry exactly the SPEC fields. So
+ * pino is set up bare (no base bindings, no time, message key "message", level written as
+ * "log.level") and this file builds the ECS object itself. Alerts are rare next to packets,
+ * so allocating one record object per alert is fine.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import pino from 'pino';
+import { RULE_NAMES, SEVERITY_LOG_LEVELS } from '../detect/rules.js';
+import type { AlertInput } from '../detect/types.js';
+import { EXIT_OUTPUT, UserError } from '../util/errors.js';
+import { formatMicros } from '../util/time.js';
+
+export interface AlertLog {
+  write(a: AlertInput): void;
+  /** SIGHUP after logrotate: close and reopen the same path (no-op for stdout). */
+  reopen(): void;
+  /** Resolves when everything written so far has reached the file / stdout. */
+  flush(): Promise<void>;
+  /** Flush and close. */
+  close(): Promise<void>;
+  /** Records written. */
+  readonly count: number;
+}
+
+/** The ECS record of SPEC §4 for one alert (without log.level and message, which pino writes). */
+export function alertRecord(a: AlertInput): Record<string, unknown> {
+  const rec: Record<string, unknown> = {
+    '@timestamp': formatMicros(a.timestampMicros),
+    event: {
+      kind: 'alert',
+      category: ['network', 'intrusion_detection'],
+      severity: a.severity,
+      start: formatMicros(a.startMicros),
+      end: formatMicros(a.endMicros),
+    },
+    rule: { id: a.ruleId, name: RULE_NAMES[a.ruleId] ?? a.ruleId },
+    source: { ip: a.sourceIp },
+  };
+  if (a.destinationIp !== undefined || a.destinationPort !== undefined) {
+    const d: Record<string, unknown> = {};
+    if (a.destinationIp !== undefined) d.ip = a.destinationIp;
+    if (a.destinationPort !== undefined) d.port = a.destinationPort;
+    rec.destination = d;
+  }
+  if (a.transport !== undefined) rec.network = { transport: a.transport };
+  rec.tapaudit = a.evidence;
+  return rec;
+}
+
+/**
+ * Open the alert log. `dest` is a path (parent folders are created) or "-" for stdout.
+ * An unwritable path is a UserError (exit code 4) here, before capture starts, rather
+ * than an 'error' event from the asynchronous stream later.
+ */
+export function openAlertLog(dest: string): AlertLog {
+  const toStdout = dest === '-';
+  if (!toStdout) {
+    try {
+      fs.mkdirSync(path.dirname(path.resolve(dest)), { recursive: true });
+      fs.closeSync(fs.openSync(dest, 'a'));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why =
+        code === 'EACCES' || code === 'EPERM' ? 'permission denied'
+        : code === 'EISDIR' ? 'it is a directory'
+        : code === 'ENOTDIR' ? 'a parent is not a directory'
+        : code === 'EROFS' ? 'read-only file system'
+        : (code ?? String(e));
+      throw new UserError('E_OUTPUT', `cannot write the alert log ${dest}: ${why}; give a writable path with --alerts (or "-" for stdout)`, EXIT_OUTPUT);
+    }
+  }
+  // sync:false: writes are buffered and handed to the OS in the background, so a burst of
+  // alerts never blocks packet processing; flush()/close() wait for them.
+  const stream = pino.destination({ dest: toStdout ? 1 : dest, sync: false, mkdir: true });
+  let failure: Error | undefined;
+  stream.on('error', (err: Error) => {
+    failure ??= err;
+  });
+  const logger = pino(
+    {
+      level: 'info',
+      base: undefined,
+      timestamp: false,
+      messageKey: 'message',
+      formatters: { level: (label: string) => ({ 'log.level': label }) },
+    },
+    stream,
+  );
+
+  let count = 0;
+  let closed: Promise<void> | undefined;
+
+  function ready(): Promise<void> {
+    if (stream.fd !== -1 || toStdout) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      stream.once('ready', () => resolve());
+      stream.once('error', reject);
+    });
+  }
+
+  async function flush(): Promise<void> {
+    if (closed) return closed;
+    await ready();
+    // sonic-boom's flush(cb) calls back after the chunk in flight (16 KiB), not after all
+    // buffered data (measured: 32 of 5000 records on disk). flushSync writes everything
+    // that is buffered, in order, and is cheap at the rare points we flush (exit, SIGHUP,
+    // tests); the async flush then waits for a write that was already in flight.
+    stream.flushSync();
+    await new Promise<void>((resolve, reject) => stream.flush((err) => (err ? reject(err) : resolve())));
+    if (failure) throw new UserError('E_OUTPUT', `writing the alert log ${dest} failed: ${failure.message}`, EXIT_OUTPUT);
+  }
+
+  return {
+    write(a: AlertInput): void {
+      if (closed) throw new Error('alert log already closed');
+      logger[SEVERITY_LOG_LEVELS[a.severity] ?? 'warn'](alertRecord(a), a.message);
+      count++;
+    },
+    reopen(): void {
+      if (toStdout || closed) return;
+      // sonic-boom writes what it holds to the old file, then opens the path again.
+      stream.reopen();
+    },
+    flush,
+    close(): Promise<void> {
+      closed ??= (async () => {
+        await ready();
+        await new Promise<void>((resolve, reject) => {
+          stream.once('close', () => resolve());
+          stream.once('error', reject);
+          stream.end();
+        });
+        if (failure) throw new UserError('E_OUTPUT', `writing the alert log ${dest} failed: ${failure.message}`, EXIT_OUTPUT);
+      })();
+      return closed;
+    },
+    get count() {
+      return count;
+    },
+  };
+}
