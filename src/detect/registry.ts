@@ -4,7 +4,9 @@
  * (src/detect/framework.ts) build everything else from this list.
  */
 import type { DetectorModule } from './types.js';
+import { scanModule } from './scan.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each module has its own config type
 export const DETECTOR_MODULES: DetectorModule<any>[] = [
+  scanModule,
 ];
