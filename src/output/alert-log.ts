@@ -80,6 +80,11 @@ export function openAlertLog(dest: string): AlertLog {
   // alerts never blocks packet processing; flush()/close() wait for them.
   const stream = pino.destination({ dest: toStdout ? 1 : dest, sync: false, mkdir: true });
   let failure: Error | undefined;
+  // With sync:false sonic-boom opens the file in the background; remember when it is open.
+  let opened = toStdout;
+  stream.once('ready', () => {
+    opened = true;
+  });
   stream.on('error', (err: Error) => {
     failure ??= err;
   });
@@ -98,7 +103,7 @@ export function openAlertLog(dest: string): AlertLog {
   let closed: Promise<void> | undefined;
 
   function ready(): Promise<void> {
-    if (stream.fd !== -1 || toStdout) return Promise.resolve();
+    if (opened) return Promise.resolve();
     return new Promise((resolve, reject) => {
       stream.once('ready', () => resolve());
       stream.once('error', reject);
