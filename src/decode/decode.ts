@@ -7,7 +7,11 @@
  * Malformed traffic is never thrown: the return value is a reason index from reasons.ts
  * (R_OK = 0 when the packet carries IP that can make or join a flow).
  *
- * Speed: MEASURE-PENDING
+ * Speed, measured once with a throw-away script on this 2-core machine (Node 20): every
+ * packet of the four ../shared/captures/bench/*.pcap (18,514 packets, in memory) decoded
+ * 200 times, 3.7 M decodes: 16-17.5 M packets/s (57-62 ns per packet) on a quiet machine,
+ * 9-12 Mpps while other jobs ran. `node --trace-gc` shows no scavenge at all over 55 M
+ * decodes, i.e. no allocation. For scale: softflowd does ~1.5 Mpps end to end (SPEC §7).
  */
 import { clearAddr } from './bytes.js';
 import { LINK_DECODERS } from './link.js';

@@ -3,7 +3,7 @@
  * built once at load, and by one switch on the ethertype shared by Ethernet, SLL and SLL2.
  * `off` is the first byte of the frame, `end` the end of the captured bytes.
  */
-import { u16, u32 } from './bytes.js';
+import { i32, u16 } from './bytes.js';
 import { decodeIPByVersion, decodeIPv4, decodeIPv6 } from './ip.js';
 import { DecodedPacket } from './packet.js';
 import { R_NON_IP, R_TRUNCATED_LINK, R_UNSUPPORTED_LINKTYPE } from './reasons.js';
@@ -145,15 +145,17 @@ function decodeByFamily(buf: Buffer, off: number, end: number, family: number, o
  */
 function decodeNull(buf: Buffer, off: number, end: number, out: DecodedPacket): number {
   if (end - off < NULL_HEADER) return R_TRUNCATED_LINK;
-  let family = (buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24)) >>> 0;
-  if (family > 0xffff) family = u32(buf, off);
+  // int32 on purpose (no >>> 0): the comparisons only need the bits, and a small integer
+  // never boxes (see i32 in bytes.ts).
+  let family = buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24);
+  if ((family & ~0xffff) !== 0) family = i32(buf, off);
   return decodeByFamily(buf, off + NULL_HEADER, end, family, out);
 }
 
 /** LINKTYPE_LOOP (OpenBSD loopback): the same family, always in network byte order. */
 function decodeLoop(buf: Buffer, off: number, end: number, out: DecodedPacket): number {
   if (end - off < NULL_HEADER) return R_TRUNCATED_LINK;
-  return decodeByFamily(buf, off + NULL_HEADER, end, u32(buf, off), out);
+  return decodeByFamily(buf, off + NULL_HEADER, end, i32(buf, off), out);
 }
 
 function decodeUnsupported(): number {
