@@ -5,8 +5,10 @@
  */
 import type { DetectorModule } from './types.js';
 import { scanModule } from './scan.js';
+import { p2pModule } from './p2p.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each module has its own config type
 export const DETECTOR_MODULES: DetectorModule<any>[] = [
   scanModule,
+  p2pModule,
 ];
