@@ -6,9 +6,17 @@
 import type { DetectorModule } from './types.js';
 import { scanModule } from './scan.js';
 import { p2pModule } from './p2p.js';
+import { backdoorModule } from './backdoor.js';
+import { icmpUnreachableModule } from './icmp-unreachable.js';
+import { icmpNachiModule } from './icmp-nachi.js';
+import { policyModule } from './policy.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each module has its own config type
 export const DETECTOR_MODULES: DetectorModule<any>[] = [
   scanModule,
   p2pModule,
+  backdoorModule,
+  icmpUnreachableModule,
+  icmpNachiModule,
+  policyModule,
 ];
