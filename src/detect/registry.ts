@@ -6,6 +6,7 @@
 import type { DetectorModule } from './types.js';
 import { scanModule } from './scan.js';
 import { p2pModule } from './p2p.js';
+import { floodModule } from './flood.js';
 import { backdoorModule } from './backdoor.js';
 import { icmpUnreachableModule } from './icmp-unreachable.js';
 import { icmpNachiModule } from './icmp-nachi.js';
@@ -15,6 +16,7 @@ import { policyModule } from './policy.js';
 export const DETECTOR_MODULES: DetectorModule<any>[] = [
   scanModule,
   p2pModule,
+  floodModule,
   backdoorModule,
   icmpUnreachableModule,
   icmpNachiModule,
