@@ -1,0 +1,126 @@
+/**
+ * Truncation: a capture cut at any byte must end cleanly. Each cut prefix goes through
+ * replayBytes (the same format check, parsers and chunk handling as a file) with small,
+ * varying chunk sizes, so records also straddle chunk boundaries. Expected results come
+ * from an independent walk of the record framing written here.
+ *
+ * - cut inside the file header (pcap: 24 bytes; pcapng: the first SHB): UserError;
+ * - otherwise: exactly the packets whose record ends at or before the cut, identical to
+ *   the first packets of the whole file; a "truncated record" warning iff the cut is not
+ *   on a record/block boundary.
+ */
+import fs from 'node:fs';
+import { expect, it } from 'vitest';
+import { replayBytes } from '../../src/capture/file-source.js';
+import { UserError } from '../../src/util/errors.js';
+import { capturePath, describeShared, manifest } from '../helpers/shared.js';
+import { collector, type Pkt } from './collect.js';
+
+interface Framing {
+  headerEnd: number;
+  /** Every offset where a record or block ends (the header end included). */
+  boundaries: Set<number>;
+  /** End offset of each packet record, in order. */
+  packetEnds: number[];
+}
+
+/** Independent framing walk: pcap record headers, or pcapng block lengths. */
+function frame(bytes: Buffer): Framing {
+  const boundaries = new Set<number>();
+  const packetEnds: number[] = [];
+  const magicBE = bytes.readUInt32BE(0);
+  if (magicBE === 0x0a0d0d0a) {
+    let le = true;
+    let pos = 0;
+    let headerEnd = -1;
+    while (pos + 12 <= bytes.length) {
+      const type0 = bytes.readUInt32LE(pos);
+      if (type0 === 0x0a0d0d0a) le = bytes.readUInt32LE(pos + 8) === 0x1a2b3c4d;
+      const type = le ? bytes.readUInt32LE(pos) : bytes.readUInt32BE(pos);
+      const len = le ? bytes.readUInt32LE(pos + 4) : bytes.readUInt32BE(pos + 4);
+      pos += len;
+      if (headerEnd < 0) headerEnd = pos;
+      boundaries.add(pos);
+      if (type === 2 || type === 3 || type === 6) packetEnds.push(pos);
+    }
+    expect(pos).toBe(bytes.length);
+    return { headerEnd, boundaries, packetEnds };
+  }
+  const le = bytes.readUInt32LE(0) === 0xa1b2c3d4 || bytes.readUInt32LE(0) === 0xa1b23c4d;
+  let pos = 24;
+  boundaries.add(pos);
+  while (pos + 16 <= bytes.length) {
+    const caplen = le ? bytes.readUInt32LE(pos + 8) : bytes.readUInt32BE(pos + 8);
+    pos += 16 + caplen;
+    boundaries.add(pos);
+    packetEnds.push(pos);
+  }
+  expect(pos).toBe(bytes.length);
+  return { headerEnd: 24, boundaries, packetEnds };
+}
+
+const CHUNKS = [13, 64, 100, 1500, 4096, 65536];
+
+function same(a: Pkt[], b: Pkt[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.ts !== y.ts || x.capLen !== y.capLen || x.wireLen !== y.wireLen || x.linktype !== y.linktype || !x.data.equals(y.data)) return false;
+  }
+  return true;
+}
+
+function checkCut(name: string, bytes: Buffer, f: Framing, full: Pkt[], cut: number): string | null {
+  const prefix = bytes.subarray(0, cut);
+  const c = collector();
+  let result: { packets: number; warnings: string[] };
+  try {
+    result = replayBytes(name, prefix, c.onPacket, CHUNKS[cut % CHUNKS.length]);
+  } catch (e) {
+    if (!(e instanceof UserError)) return `cut ${cut}: threw ${String(e)}`;
+    if (cut >= f.headerEnd) return `cut ${cut}: UserError after the header: ${e.message}`;
+    return null;
+  }
+  if (cut < f.headerEnd) return `cut ${cut}: inside the header but no UserError`;
+  const want = f.packetEnds.filter((end) => end <= cut).length;
+  if (result.packets !== want || c.pkts.length !== want) return `cut ${cut}: ${c.pkts.length} packets, want ${want}`;
+  if (!same(c.pkts, full.slice(0, want))) return `cut ${cut}: packets differ from the whole file's first ${want}`;
+  const truncWarn = result.warnings.filter((w) => w.includes('truncated record at byte')).length;
+  const onBoundary = f.boundaries.has(cut);
+  if (truncWarn !== (onBoundary ? 0 : 1)) return `cut ${cut}: ${truncWarn} truncation warnings, on boundary: ${onBoundary}`;
+  if (result.warnings.length !== truncWarn) return `cut ${cut}: unexpected warnings ${result.warnings.join(' | ')}`;
+  return null;
+}
+
+describeShared('truncation at every byte', () => {
+  const rows = manifest('formats/').filter((r) => !/\.(gz|zst|snoop)$/.test(r.file));
+
+  for (const row of rows) {
+    const small = row.bytes < 30_000;
+    it(`${row.file} (${small ? 'every offset' : 'dense sample'})`, () => {
+      const bytes = fs.readFileSync(capturePath(row.file));
+      const f = frame(bytes);
+      const c = collector();
+      const whole = replayBytes(row.file, bytes, c.onPacket);
+      expect(whole.warnings).toEqual([]);
+      expect(c.pkts.length).toBe(f.packetEnds.length);
+      let cuts: number[];
+      if (small) cuts = Array.from({ length: bytes.length + 1 }, (_, i) => i);
+      else {
+        // Around every boundary, plus a stride through the bodies.
+        const s = new Set<number>();
+        for (const b of f.boundaries) for (const d of [-16, -1, 0, 1, 17]) s.add(b + d);
+        for (let i = 0; i <= bytes.length; i += 499) s.add(i);
+        for (let i = 0; i < 30; i++) s.add(i);
+        cuts = [...s].filter((x) => x >= 0 && x <= bytes.length).sort((a, b) => a - b);
+      }
+      const failures: string[] = [];
+      for (const cut of cuts) {
+        const err = checkCut(row.file, bytes, f, c.pkts, cut);
+        if (err !== null && failures.push(err) >= 5) break;
+      }
+      expect(failures).toEqual([]);
+    });
+  }
+});
