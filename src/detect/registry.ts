@@ -11,6 +11,7 @@ import { backdoorModule } from './backdoor.js';
 import { icmpUnreachableModule } from './icmp-unreachable.js';
 import { icmpNachiModule } from './icmp-nachi.js';
 import { policyModule } from './policy.js';
+import { imbalanceModule } from './imbalance.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each module has its own config type
 export const DETECTOR_MODULES: DetectorModule<any>[] = [
@@ -21,4 +22,5 @@ export const DETECTOR_MODULES: DetectorModule<any>[] = [
   icmpUnreachableModule,
   icmpNachiModule,
   policyModule,
+  imbalanceModule,
 ];

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { imbalanceModule } from '../../src/detect/imbalance.js';
+import type { FlowRecord } from '../../src/flow/record.js';
+import { flow, makeDetector } from './fake-context.js';
+
+const MB = 1_000_000;
+const small = { minOutboundBytes: 100 * MB, minInboundBytes: 1000 * MB, minRatio: 10 };
+
+/** A remote client fetching from local server 10.1.0.80:port. */
+function served(bytesOut: number, bytesIn: number, port = 80, client = '203.0.113.9', t = 10e6): FlowRecord {
+  return flow({ srcIp: client, srcPort: 50000, dstIp: '10.1.0.80', dstPort: port, bytesToServer: bytesIn, bytesToClient: bytesOut,
+    startMicros: t, endMicros: t + 1e6 });
+}
+/** Local 10.1.0.7 as a client sending to remote peer:port. */
+function sent(bytesOut: number, bytesIn: number, port: number, peer: string, srcPort = 40000): FlowRecord {
+  return flow({ srcIp: '10.1.0.7', srcPort, dstIp: peer, dstPort: port, bytesToServer: bytesOut, bytesToClient: bytesIn,
+    startMicros: 10e6, endMicros: 11e6 });
+}
+
+describe('traffic.imbalance', () => {
+  it('outbound: just under and just over the byte floor and the ratio', () => {
+    for (const [out, inb, fires] of [[99 * MB, 1 * MB, false], [100 * MB, 10 * MB + 1, false], [100 * MB, 10 * MB, true]] as const) {
+      const { det, ctx } = makeDetector(imbalanceModule, small);
+      det.onFlowEnd(served(out - 1 * MB, inb - 0.5 * MB));
+      det.onFlowEnd(served(1 * MB, 0.5 * MB, 80, '198.51.100.1'));
+      det.flush!(20e6);
+      expect(ctx.alerts.length, `${out}/${inb}`).toBe(fires ? 1 : 0);
+    }
+  });
+
+  it('web server serving far more than it receives', () => {
+    const { det, ctx } = makeDetector(imbalanceModule, small);
+    for (let i = 0; i < 10; i++) det.onFlowEnd(served(30 * MB, 0.2 * MB, 80, `203.0.113.${i}`));
+    det.onFlowEnd(served(1 * MB, 0.1 * MB, 22));
+    det.flush!(20e6);
+    const a = ctx.alerts[0]!;
+    expect(a.ruleId).toBe('traffic.imbalance');
+    expect(a.sourceIp).toBe('10.1.0.80');
+    expect(a.evidence.cause).toBe('web-server');
+    expect(a.evidence.bytes_out).toBe(301 * MB);
+    expect(a.evidence.peers).toBe(10);
+    const top = a.evidence.top_ports as { port: number; role: string; bytes_out: number }[];
+    expect(top[0]).toMatchObject({ port: 80, role: 'server', bytes_out: 300 * MB });
+    expect(a.message).toContain('serving tcp/80');
+    expect(a.message).toContain('command execution');
+    expect(a.severity).toBe(3);
+  });
+
+  it('mail relay: SMTP to many destinations', () => {
+    const { det, ctx } = makeDetector(imbalanceModule, small);
+    for (let i = 0; i < 200; i++) det.onFlowEnd(sent(1 * MB, 10_000, 25, `198.51.${i >> 8}.${i & 255}`));
+    det.flush!(20e6);
+    expect(ctx.alerts[0]!.evidence.cause).toBe('mail-relay');
+    expect(ctx.alerts[0]!.sourceIp).toBe('10.1.0.7');
+  });
+
+  it('FTP server (active data from port 20) reads as warez', () => {
+    const { det, ctx } = makeDetector(imbalanceModule, small);
+    det.onFlowEnd(served(0.01 * MB, 0.01 * MB, 21));
+    // Active FTP: the local server connects from 20 to the client's high port.
+    for (let i = 0; i < 5; i++) det.onFlowEnd(flow({ srcIp: '10.1.0.80', srcPort: 20, dstIp: `203.0.113.${i}`, dstPort: 50000 + i, bytesToServer: 40 * MB, bytesToClient: 0.1 * MB }));
+    det.flush!(20e6);
+    expect(ctx.alerts[0]!.evidence.cause).toBe('ftp-server');
+  });
+
+  it('many peers on high ports reads as P2P or bot', () => {
+    const { det, ctx } = makeDetector(imbalanceModule, small);
+    for (let i = 0; i < 60; i++) det.onFlowEnd(sent(2 * MB, 0.05 * MB, 6881 + (i % 5) * 1000 + i, `198.51.100.${i}`));
+    det.flush!(20e6);
+    expect(ctx.alerts[0]!.evidence.cause).toBe('p2p-or-bot');
+    expect(ctx.alerts[0]!.severity).toBe(2);
+  });
+
+  it('inbound needs the higher floor', () => {
+    const { det, ctx } = makeDetector(imbalanceModule, small);
+    det.onFlowEnd(sent(1 * MB, 999 * MB, 443, '198.51.100.1'));
+    det.flush!(20e6);
+    expect(ctx.alerts).toHaveLength(0);
+    det.onFlowEnd(sent(1 * MB, 1000 * MB, 443, '198.51.100.1'));
+    det.flush!(20e6);
+    expect(ctx.alerts[0]!.evidence.direction).toBe('inbound');
+  });
+
+  it('remote hosts are not tracked', () => {
+    const { det, ctx } = makeDetector(imbalanceModule, small);
+    det.onFlowEnd(flow({ srcIp: '203.0.113.1', dstIp: '198.51.100.1', bytesToServer: 900 * MB }));
+    det.flush!(20e6);
+    expect(ctx.alerts).toHaveLength(0);
+  });
+
+  it('windows close on packet time: volume in two windows does not add up', () => {
+    for (const [secondAt, fires] of [[50e6, true], [80e6, false]] as const) {
+      const { det, ctx } = makeDetector(imbalanceModule, { ...small, windowSeconds: 60 });
+      det.onFlowEnd(served(60 * MB, 0, 80, '203.0.113.9', 10e6)); // window starts at 11 s
+      det.onTick!(secondAt);
+      det.onFlowEnd(served(60 * MB, 0, 80, '203.0.113.9', secondAt));
+      det.flush!(secondAt + 2e6);
+      expect(ctx.alerts.length, `second flow at ${secondAt}`).toBe(fires ? 1 : 0);
+    }
+  });
+
+  it('per-host port counters stay at portsPerHost (Space-Saving)', () => {
+    const { det, ctx } = makeDetector(imbalanceModule, { ...small, portsPerHost: 4 });
+    det.onFlowEnd(served(200 * MB, 0, 443));
+    for (let p = 1; p <= 100; p++) det.onFlowEnd(served(10_000, 0, 1000 + p));
+    det.flush!(20e6);
+    const top = ctx.alerts[0]!.evidence.top_ports as { port: number }[];
+    expect(top.length).toBe(4);
+    expect(top[0]!.port).toBe(443);
+  });
+});
