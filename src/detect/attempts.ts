@@ -63,6 +63,14 @@ export function isGroupDestination(flow: FlowRecord): boolean {
 }
 
 /**
+ * A TCP/UDP flow from a listed service source port to an unprivileged port: the reply
+ * direction of something (backscatter, a split connection), never counted as a probe.
+ */
+export function isReplyDirection(flow: FlowRecord, replySrcPorts: Uint8Array): boolean {
+  return (flow.proto === 6 || flow.proto === 17) && replySrcPorts[flow.srcPort] === 1 && flow.dstPort >= FIRST_UNPRIVILEGED_PORT;
+}
+
+/**
  * The verdict on one flow, as bits (FAILED | ANSWERED plus detail bits), 0 when the flow
  * is not an attempt by its src (orphan ICMP errors, flows seen from the responder's side,
  * non-echo ICMP, other protocols). Definitions (docs/detectors.md, "failed attempt"):

@@ -15,8 +15,8 @@
 import { z } from 'zod';
 import type { FlowRecord } from '../flow/record.js';
 import type { Detector, DetectorContext, DetectorModule } from './types.js';
-import { ANSWERED, FAILED, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, keyPort, portKeyOf, topPorts } from './attempts.js';
-import { P2P_PORTS, p2pFamily, portListSchema, portTable } from './ports.js';
+import { ANSWERED, FAILED, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, isReplyDirection, keyPort, portKeyOf, topPorts } from './attempts.js';
+import { P2P_PORTS, REPLY_SRC_PORTS, p2pFamily, portListSchema, portTable } from './ports.js';
 
 export const p2pSchema = z.strictObject({
   /** Sliding window of packet time; the scan window (Zeek scan.zeek: 5 min), so the two agree. */
@@ -37,6 +37,8 @@ export const p2pSchema = z.strictObject({
   peerMaxPairsPerHost: z.number().min(1).default(1.5),
   peerMinHighPortShare: z.number().min(0).max(1).default(0.9),
   ports: portListSchema.default([...P2P_PORTS]),
+  /** Reply-direction flows are not peer contacts (same list as the scan detector's). */
+  replySrcPorts: portListSchema.default([...REPLY_SRC_PORTS]),
   maxSources: z.number().int().min(1).default(100_000),
   maxPairsPerSource: z.number().int().min(16).default(4096),
 });
@@ -67,16 +69,18 @@ class P2pDetector implements Detector {
   private readonly sources;
   private readonly windowMicros: number;
   private readonly listed: Uint8Array;
+  private readonly replySrc: Uint8Array;
 
   constructor(private readonly config: P2pConfig, private readonly ctx: DetectorContext) {
     this.sources = ctx.table<string, P2pState>('sources', config.maxSources);
     this.windowMicros = config.windowSeconds * 1e6;
     this.listed = portTable(config.ports);
+    this.replySrc = portTable(config.replySrcPorts);
   }
 
   onFlowEnd(flow: FlowRecord): void {
     const portKey = portKeyOf(flow);
-    if (portKey < 0 || isGroupDestination(flow)) return;
+    if (portKey < 0 || isGroupDestination(flow) || isReplyDirection(flow, this.replySrc)) return;
     const verdict = classifyAttempt(flow);
     if (verdict === 0) return;
     const onListedPort = portKey >>> 16 !== T_ECHO && this.listed[flow.dstPort] === 1;

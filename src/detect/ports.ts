@@ -39,6 +39,13 @@ export function wormHint(transport: string, port: number): string | undefined {
  */
 export const P2P_PORTS: readonly (number | string)[] = ['6881-6889', 6346, 6347, 4662, 4672, 1214, 6699, 6257];
 
+/**
+ * Service source ports whose packets to a port >= 1024 are replies, not probes: Bro's
+ * scan.bro backscatter_ports (80, 8080, 53, 179, 6666, 6667), plus 20 (FTP active data)
+ * and 443.
+ */
+export const REPLY_SRC_PORTS: readonly number[] = [20, 53, 80, 179, 443, 6666, 6667, 8080];
+
 /** Ports from 1024 up are the registered/dynamic range where P2P peers listen (RFC 6335 §6). */
 export const FIRST_UNPRIVILEGED_PORT = 1024;
 

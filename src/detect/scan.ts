@@ -18,10 +18,10 @@ import { z } from 'zod';
 import type { FlowRecord } from '../flow/record.js';
 import type { AlertInput, Detector, DetectorContext, DetectorModule, Severity } from './types.js';
 import {
-  ANSWERED, FAILED, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, keyLabel, keyPort,
+  ANSWERED, FAILED, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, isReplyDirection, keyLabel, keyPort,
   keyTransport, portKeyOf, topPorts,
 } from './attempts.js';
-import { P2P_PORTS, portListSchema, portTable, wormHint } from './ports.js';
+import { P2P_PORTS, REPLY_SRC_PORTS, portListSchema, portTable, wormHint } from './ports.js';
 
 export const scanSchema = z.strictObject({
   /** Sliding window of packet time (Zeek scan.zeek: 5 min). */
@@ -53,6 +53,14 @@ export const scanSchema = z.strictObject({
   maxPairsPerSource: z.number().int().min(16).default(4096),
   /** Destination ports never counted (P2P ports by default: p2p.activity reports them). */
   skipPorts: portListSchema.default([...P2P_PORTS]),
+  /**
+   * Failed attempts FROM these service ports to a port >= 1024 are the reply direction of
+   * something (SYN-flood backscatter, a server answering a connection the flow table split,
+   * FTP active data from 20), not probes. Bro's scan.bro: "Reverse (SYN-ack) scans seen from
+   * these ports are considered to reflect possible SYN-flooding backscatter, and not true
+   * (stealth) scans" (backscatter_ports = 80, 8080, 53, 179, 6666, 6667); plus 20 and 443.
+   */
+  replySrcPorts: portListSchema.default([...REPLY_SRC_PORTS]),
   /** Address scans on these ports get severity 3 (seed: scanning out to 445 or 6667 "should raise a red flag"). */
   redFlagPorts: portListSchema.default([445, 6667]),
 });
@@ -74,18 +82,20 @@ class ScanDetector implements Detector {
   private readonly windowMicros: number;
   private readonly skip: Uint8Array;
   private readonly redFlag: Uint8Array;
+  private readonly replySrc: Uint8Array;
 
   constructor(private readonly config: ScanConfig, private readonly ctx: DetectorContext) {
     this.sources = ctx.table<string, SourceWindow>('sources', config.maxSources);
     this.windowMicros = config.windowSeconds * 1e6;
     this.skip = portTable(config.skipPorts);
     this.redFlag = portTable(config.redFlagPorts);
+    this.replySrc = portTable(config.replySrcPorts);
   }
 
   onFlowEnd(flow: FlowRecord): void {
     const portKey = portKeyOf(flow);
     if (portKey < 0) return;
-    if (portKey >>> 16 !== T_ECHO && this.skip[flow.dstPort] === 1) return;
+    if (portKey >>> 16 !== T_ECHO && (this.skip[flow.dstPort] === 1 || isReplyDirection(flow, this.replySrc))) return;
     const verdict = classifyAttempt(flow);
     if (verdict === 0) return;
     const micros = flow.startMicros;

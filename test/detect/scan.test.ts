@@ -91,6 +91,14 @@ describe('scan.port', () => {
     expect(run(answered).alerts).toHaveLength(0);
   });
 
+  it('ignores unanswered SYNs from a service port to high ports (backscatter / split replies)', () => {
+    const flows = range(30, 40000).map((p) => ({ src: '10.0.0.80', dst: '10.0.0.10', sport: 80, dport: p }));
+    expect(run(flows).alerts).toHaveLength(0);
+    // The same from an ephemeral source port is a port scan; so are low ports from port 80.
+    expect(run(flows.map((f) => ({ ...f, sport: 51000 }))).rules()).toEqual(['scan.port@10.0.0.80']);
+    expect(run(range(30, 1).map((p) => ({ src: '10.0.0.80', dst: '10.0.0.10', sport: 80, dport: p }))).alerts).toHaveLength(1);
+  });
+
   it('ignores flows seen from the responder side (first packet a SYN/ACK)', () => {
     const flows = range(30, 1000).map((p) => ({
       src: '10.0.0.80', dst: '10.0.0.10', sport: 80, dport: p, state: 'OTH' as const, pktsToClient: 1, tcpFlagsToClient: 0x12,
