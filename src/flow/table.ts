@@ -140,7 +140,8 @@ export class FlowTable {
   };
 
   // hash -> slot for the primary owner of each hash.
-  private readonly index: LRUCache<number, number>;
+  private index: LRUCache<number, number>;
+  private indexMax: number;
   // hash -> further slots with the same hash (collisions; rare).
   private readonly collided = new Map<number, number[]>();
   private readonly side = new Map<number, SideInfo>();
@@ -199,8 +200,11 @@ export class FlowTable {
     this.timeoutMicros[C_OTHER] = o.otherIdleSeconds * 1e6;
     this.timeoutMicros[C_CLOSED] = o.closedGraceSeconds * 1e6;
     this.activeMicros = o.activeSeconds * 1e6;
-    // max + 1: we evict ourselves (pop) before inserting, so lru-cache never evicts.
-    this.index = new LRUCache<number, number>({ max: o.maxFlows + 1 });
+    // lru-cache allocates its arrays for `max` up front (215 ms for 1M entries here), so
+    // the index starts small and doubles like the slot arrays (see growIndex). Its max is
+    // one above what we keep: we evict ourselves before inserting, lru-cache never does.
+    this.indexMax = Math.min(o.maxFlows + 1, INITIAL_SLOTS);
+    this.index = new LRUCache<number, number>({ max: this.indexMax });
     this.grow(Math.min(o.maxFlows + 1, INITIAL_SLOTS));
     if (onFlowEnd) this.subscribers.push(onFlowEnd);
   }
@@ -385,6 +389,7 @@ export class FlowTable {
 
     const owner = this.index.get(h);
     if (owner === undefined) {
+      if (this.index.size + 1 >= this.indexMax) this.growIndex();
       this.index.set(h, slot);
     } else {
       let more = this.collided.get(h);
@@ -712,6 +717,16 @@ export class FlowTable {
     for (let s = newCapacity - 1; s >= old; s--) free[this.freeTop++] = s;
     this.free = free;
     this.capacity = newCapacity;
+  }
+
+  /** Double the index, keeping recency: entries are re-set from least to most recent. */
+  private growIndex(): void {
+    const max = Math.min(this.indexMax * 2, this.options.maxFlows + 1);
+    if (max <= this.indexMax) return;
+    const bigger = new LRUCache<number, number>({ max });
+    for (const [h, slot] of this.index.rentries()) bigger.set(h, slot);
+    this.index = bigger;
+    this.indexMax = max;
   }
 
   private listAppend(c: number, slot: number): void {

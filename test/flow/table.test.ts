@@ -183,6 +183,21 @@ describe('expiry reasons on packet time', () => {
     expect(table.counters.flowsByReason.capacity).toBe(1);
   });
 
+  it('capacity: LRU order survives the index growing past its first size', () => {
+    const pk: Pkt[] = [];
+    const keep: Pkt = { t: 0, src: C, sport: 1, dst: SV, dport: 53, proto: PROTO_UDP };
+    for (let i = 0; i < 40_000; i++) {
+      pk.push({ t: i * 1e-4, src: `10.1.${i >> 8}.${i & 255}`, sport: 2, dst: SV, dport: 53, proto: PROTO_UDP });
+      if (i % 1000 === 0) pk.push({ ...keep, t: i * 1e-4 });
+    }
+    const { flows, table } = run(pk, { maxFlows: 30_000 }, false);
+    expect(table.size).toBe(30_000);
+    expect(flows).toHaveLength(40_001 - 30_000);
+    expect(flows.every((f) => f.endReason === 'capacity')).toBe(true);
+    expect(flows.some((f) => f.srcPort === 1)).toBe(false); // the flow kept busy stays
+    expect(flows[0]!.srcIp).toBe('10.1.0.0'); // the oldest idle flow leaves first
+  });
+
   it('shutdown: expireAll emits every live flow', () => {
     const { flows, table } = run([tcp(0, true, S), { t: 0, src: C, sport: 9, dst: SV, dport: 9, proto: PROTO_UDP }]);
     expect(flows.map((f) => f.endReason)).toEqual(['shutdown', 'shutdown']);
