@@ -142,7 +142,9 @@ export const backdoorModule: DetectorModule<BackdoorConfig> = {
           initiator_local: ctx.isLocal(flow.srcIp),
           server_local: ctx.isLocal(flow.dstIp),
         },
-        suppressKey: `${flow.dstIp}:${transport}/${flow.dstPort}:${severity}`,
+        // Failed attempts fold per source (a port scan touching 20 listed ports is one
+        // finding, the scan detector's); a connection is its own finding per server:port.
+        suppressKey: stage === STAGE_ATTEMPT ? `attempt:${isIrc ? 'irc' : 'backdoor'}` : `${flow.dstIp}:${transport}/${flow.dstPort}:${severity}`,
       });
     }
 

@@ -92,6 +92,12 @@ export function unreachableCodeIndex(ipVersion: number, type: number, code: numb
   return -1;
 }
 
+/** "icmp", or "ip-proto/241" for protocols without a transport name. */
+function protoLabel(proto: number): string {
+  const t = transportName(proto);
+  return t === String(proto) ? `ip-proto/${proto}` : t;
+}
+
 function addCapped<T>(set: Set<T>, v: T, cap: number): void {
   if (set.size < cap) set.add(v);
 }
@@ -131,6 +137,7 @@ export const icmpUnreachableModule: DetectorModule<UnreachableConfig> = {
       const breakdown = Object.entries(byCode).map(([k, v]) => `${v} ${k}`).join(', ');
       const more = (n: number): string => (n >= MAX_DISTINCT ? `${n}+` : String(n));
       const spanSeconds = (s.lastMicros - s.firstMicros) / 1e6;
+      const span = spanSeconds.toFixed(spanSeconds < 10 ? 3 : 1);
       const receivers = [...s.receivers];
       const via = receivers.length > 0 && !(receivers.length === 1 && receivers[0] === ip)
         ? `; errors delivered to ${receivers.join(', ')}`
@@ -139,7 +146,7 @@ export const icmpUnreachableModule: DetectorModule<UnreachableConfig> = {
       ctx.emit({
         ruleId: 'icmp.unreachable',
         severity,
-        message: `${ip} triggered ${s.count} ICMP unreachables (${breakdown}) for ${more(s.targets.size)} targets on ${more(s.destinations.size)} hosts in ${spanSeconds.toFixed(1)} s: ${why}${via}`,
+        message: `${ip} triggered ${s.count} ICMP unreachables (${breakdown}) for ${more(s.targets.size)} target(s) on ${more(s.destinations.size)} host(s) in ${span} s: ${why}${via}`,
         timestampMicros: s.lastMicros,
         startMicros: s.firstMicros,
         endMicros: s.lastMicros,
@@ -163,7 +170,7 @@ export const icmpUnreachableModule: DetectorModule<UnreachableConfig> = {
       });
     }
 
-    function account(culprit: string, now: number, n: number, codeIndex: number,
+    function account(culprit: string, start: number, now: number, n: number, codeIndex: number,
       target: string, dst: string, proto: number, port: number, sender: string, receiver: string, orphan: boolean): void {
       let s = hosts.get(culprit);
       if (s !== undefined && now - s.windowStartMicros >= windowMicros) {
@@ -173,9 +180,10 @@ export const icmpUnreachableModule: DetectorModule<UnreachableConfig> = {
       }
       if (s === undefined) {
         s = fresh(now);
+        s.firstMicros = start;
         hosts.set(culprit, s);
       }
-      if (now < s.firstMicros) s.firstMicros = now;
+      if (start < s.firstMicros) s.firstMicros = start;
       if (now > s.lastMicros) s.lastMicros = now;
       s.count += n;
       if (orphan) s.orphan += n; else s.attributed += n;
@@ -215,8 +223,8 @@ export const icmpUnreachableModule: DetectorModule<UnreachableConfig> = {
           const dst = fromSrc ? flow.srcIp : flow.dstIp;
           const port = fromSrc ? flow.srcPort : flow.dstPort;
           const hasPorts = flow.proto === 6 || flow.proto === 17;
-          const target = hasPorts ? `${dst}:${transportName(flow.proto)}/${port}` : `${dst}:${transportName(flow.proto)}`;
-          account(culprit, flow.endMicros, flow.icmpErrors, ci, target, dst, flow.proto, hasPorts ? port : -1,
+          const target = hasPorts ? `${dst}:${transportName(flow.proto)}/${port}` : `${dst}:${protoLabel(flow.proto)}`;
+          account(culprit, flow.startMicros, flow.endMicros, flow.icmpErrors, ci, target, dst, flow.proto, hasPorts ? port : -1,
             flow.icmpErrorFrom, culprit, false);
           return;
         }
@@ -226,8 +234,8 @@ export const icmpUnreachableModule: DetectorModule<UnreachableConfig> = {
           const q = flow.icmpQuotedProto;
           const hasPorts = q === 6 || q === 17;
           const dst = flow.icmpQuotedDstIp;
-          const target = hasPorts ? `${dst}:${transportName(q)}/${flow.icmpQuotedDstPort}` : `${dst}:${transportName(q)}`;
-          account(flow.icmpQuotedSrcIp, flow.endMicros, flow.pktsToServer, ci, target, dst, q,
+          const target = hasPorts ? `${dst}:${transportName(q)}/${flow.icmpQuotedDstPort}` : `${dst}:${protoLabel(q)}`;
+          account(flow.icmpQuotedSrcIp, flow.startMicros, flow.endMicros, flow.pktsToServer, ci, target, dst, q,
             hasPorts ? flow.icmpQuotedDstPort : -1, flow.srcIp, flow.dstIp, true);
         }
       },

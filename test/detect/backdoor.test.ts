@@ -26,6 +26,16 @@ describe('backdoor.port', () => {
     expect(new Set(ctx.alerts.map((a) => a.suppressKey)).size).toBe(3);
   });
 
+  it('failed attempts fold per source; connections are keyed per server:port', () => {
+    const { det, ctx } = makeDetector(backdoorModule);
+    for (const port of [1243, 1524, 2745, 3127]) det.onFlowEnd(flow({ ...attempt, dstPort: port }));
+    det.onFlowEnd(flow({ ...established, dstPort: 12345 }));
+    det.onFlowEnd(flow({ ...established, dstPort: 27374 }));
+    expect(ctx.alerts).toHaveLength(6);
+    expect(new Set(ctx.alerts.slice(0, 4).map((a) => a.suppressKey)).size).toBe(1);
+    expect(ctx.alerts[4]!.suppressKey).not.toBe(ctx.alerts[5]!.suppressKey);
+  });
+
   it('names the local client when it calls a remote handler', () => {
     const { det, ctx } = makeDetector(backdoorModule);
     det.onFlowEnd(flow({ ...data, srcIp: '172.16.99.201', dstIp: '64.227.107.71', dstPort: 4444 }));

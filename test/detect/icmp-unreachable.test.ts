@@ -76,6 +76,10 @@ describe('icmp.unreachable', () => {
     expect(a.evidence.error_senders).toEqual(['10.0.0.2']);
     expect(a.evidence.error_receivers).toEqual(['10.0.0.128']);
     expect(a.evidence.protocols).toEqual([241]);
+    expect(a.evidence.sample).toEqual(['192.168.1.67:ip-proto/241']);
+    expect(a.startMicros).toBe(5e6);
+    expect(a.endMicros).toBe(5e6 + 26_000);
+    expect(a.message).toContain('in 0.026 s');
     expect(a.message).toContain('delivered to 10.0.0.128');
   });
 
