@@ -125,16 +125,20 @@ const TYPE_WORDS: Record<string, string> = {
  * plain zod types). Schema-level messages (config/fields.ts) take precedence.
  */
 function errorMap(iss: z.core.$ZodRawIssue): string | undefined {
+  const numberWords = numberSchemaWords(iss.inst);
   switch (iss.code) {
     case 'invalid_type':
+      if (iss.expected === 'number' && numberWords) return `expected ${numberWords}`;
       return `expected ${TYPE_WORDS[iss.expected] ?? iss.expected}`;
     case 'too_small': {
+      if (iss.origin === 'number' && numberWords) return `expected ${numberWords}`;
       const min = String(iss.minimum);
       if (iss.origin === 'array' || iss.origin === 'set') return `expected at least ${min} item(s)`;
       if (iss.origin === 'string') return `expected at least ${min} character(s)`;
       return `expected a number ${iss.inclusive ? '>=' : '>'} ${min}`;
     }
     case 'too_big': {
+      if (iss.origin === 'number' && numberWords) return `expected ${numberWords}`;
       const max = String(iss.maximum);
       if (iss.origin === 'array' || iss.origin === 'set') return `expected at most ${max} item(s)`;
       if (iss.origin === 'string') return `expected at most ${max} character(s)`;
@@ -153,4 +157,35 @@ function errorMap(iss: z.core.$ZodRawIssue): string | undefined {
     default:
       return undefined;
   }
+}
+
+interface NumberCheckDef { check?: string; format?: string; value?: unknown; inclusive?: boolean }
+
+/**
+ * What a plain zod number schema accepts, in words ("a positive integer", "an integer
+ * >= 2", "a number from 0 to 1"), read from its checks so detector schemas written with
+ * z.number().int().min(2) report as well as the config/fields.ts helpers.
+ */
+function numberSchemaWords(inst: unknown): string | undefined {
+  const def = (inst as { _zod?: { def?: { type?: string; checks?: { _zod: { def: NumberCheckDef } }[] } } } | undefined)?._zod?.def;
+  if (!def || def.type !== 'number') return undefined;
+  let integer = false;
+  let min: number | undefined;
+  let minInclusive = true;
+  let max: number | undefined;
+  let maxInclusive = true;
+  for (const c of def.checks ?? []) {
+    const d = c._zod.def;
+    if (d.check === 'number_format' && (d.format === 'safeint' || d.format?.startsWith('int'))) integer = true;
+    else if (d.check === 'greater_than' && typeof d.value === 'number') { min = d.value; minInclusive = d.inclusive === true; }
+    else if (d.check === 'less_than' && typeof d.value === 'number') { max = d.value; maxInclusive = d.inclusive === true; }
+  }
+  const noun = integer ? 'integer' : 'number';
+  const article = integer ? 'an' : 'a';
+  if (integer && max === undefined && min !== undefined && ((min === 1 && minInclusive) || (min === 0 && !minInclusive))) return 'a positive integer';
+  if (min !== undefined && max !== undefined && minInclusive && maxInclusive) return `${article} ${noun} from ${min} to ${max}`;
+  const parts: string[] = [];
+  if (min !== undefined) parts.push(`${minInclusive ? '>=' : '>'} ${min}`);
+  if (max !== undefined) parts.push(`${maxInclusive ? '<=' : '<'} ${max}`);
+  return `${article} ${noun}${parts.length ? ` ${parts.join(' and ')}` : ''}`;
 }

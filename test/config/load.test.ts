@@ -114,6 +114,17 @@ describe('errors: one line naming file, key path and what is allowed', () => {
     );
   });
 
+  it('plain zod number schemas in detector modules read as well', () => {
+    const plain = {
+      id: 'plain', rules: ['scan.port'], create: () => ({ onFlowEnd() {} }),
+      schema: z.strictObject({ minHosts: z.number().int().min(2).default(25), share: z.number().min(0).max(1).default(0.5) }),
+    } as DetectorModule<unknown>;
+    const err = (t: string) => { try { parseConfigText(t, 'p.yaml', [plain]); } catch (e) { return (e as Error).message; } return ''; };
+    expect(err('detectors:\n  plain:\n    minHosts: ten\n')).toBe('p.yaml: detectors.plain.minHosts: expected an integer >= 2, got "ten"');
+    expect(err('detectors:\n  plain:\n    share: no\n')).toBe('p.yaml: detectors.plain.share: expected a number from 0 to 1, got "no"');
+    expect(err('detectors:\n  plain:\n    share: 2\n')).toBe('p.yaml: detectors.plain.share: expected a number <= 1, got 2');
+  });
+
   it('several problems: the first one and a count', () => {
     expect(errorOf('flows:\n  tcpIdleSeconds: x\n  udpIdleSeconds: y\n').message).toBe(
       'tapaudit.yaml: flows.tcpIdleSeconds: expected a number of seconds > 0, got "x" (and 1 more problem)',
