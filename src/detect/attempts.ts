@@ -123,6 +123,14 @@ export function classifyAttempt(flow: FlowRecord): number {
   return verdict;
 }
 
+/** A scan alert raised for a source: which one, and the size it reported. */
+export interface RaisedScan {
+  kind: 'port' | 'address' | 'random';
+  host: string;
+  portKey: number;
+  reported: number;
+}
+
 /** One distinct (host, port) pair a source failed on, with its probe count. */
 export interface FailedPair {
   host: string;
@@ -158,8 +166,11 @@ export class SourceWindow {
   readonly openPorts: number[] = [];
   readonly srcPortKeys = new Int32Array(SRC_PORT_SLOTS).fill(-1);
   readonly srcPortCounts = new Int32Array(SRC_PORT_SLOTS);
-  /** Alerts raised in this window: scan kind (by key) -> size at the time; cleared with the window. */
-  readonly raised = new Map<string, number>();
+  /**
+   * Alerts raised in this window, by "kind:key" -> the size reported (ports, hosts), so the
+   * detector can report the final extent once the activity ends. Cleared with the window.
+   */
+  readonly raised = new Map<string, RaisedScan>();
 
   constructor(readonly sourceIp: string, readonly local: boolean, micros: number) {
     this.firstMicros = micros;

@@ -16,6 +16,7 @@
  */
 import { z } from 'zod';
 import type { FlowRecord } from '../flow/record.js';
+import type { RaisedScan } from './attempts.js';
 import type { AlertInput, Detector, DetectorContext, DetectorModule, Severity } from './types.js';
 import {
   ANSWERED, FAILED, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, isReplyDirection, keyLabel, keyPort,
@@ -83,6 +84,11 @@ class ScanDetector implements Detector {
   private readonly skip: Uint8Array;
   private readonly redFlag: Uint8Array;
   private readonly replySrc: Uint8Array;
+  /**
+   * Sources with a raised scan alert in their current window (bounded: at most maxSources
+   * ever, in practice the few scanners), for the final-size report in onTick/flush.
+   */
+  private readonly active = new Map<string, SourceWindow>();
 
   constructor(private readonly config: ScanConfig, private readonly ctx: DetectorContext) {
     this.sources = ctx.table<string, SourceWindow>('sources', config.maxSources);
@@ -100,6 +106,11 @@ class ScanDetector implements Detector {
     if (verdict === 0) return;
     const micros = flow.startMicros;
     let state = this.sources.get(flow.srcIp);
+    if (state && state.raised.size > 0 && state.lastMicros < micros - this.windowMicros) {
+      // The previous activity ended before this flow: report its final size first.
+      this.reportFinal(state, micros);
+      this.active.delete(state.sourceIp);
+    }
     if (verdict & ANSWERED) {
       // Answers are evidence only ("replies seen", open ports); they never start a window.
       if (state) state.addAnswered(portKey, verdict, micros);
@@ -132,12 +143,41 @@ class ScanDetector implements Detector {
     }
   }
 
-  flush(): void {
-    // Nothing pending: alerts are raised when thresholds are crossed.
+  /**
+   * Alerts are raised when a threshold is crossed, so they report the size at that moment
+   * (15 ports of a 10,000-port scan). When the activity ends (no attempt for windowSeconds,
+   * or end of input) each raised alert is raised again with the final size if it grew; the
+   * alert log turns that repeat into its summary (same rule, source and suppress key).
+   */
+  onTick(nowMicros: number): void {
+    if (this.active.size === 0) return;
+    const cutoff = nowMicros - this.windowMicros;
+    for (const [ip, state] of this.active) {
+      if (state.lastMicros >= cutoff) continue;
+      this.reportFinal(state, nowMicros);
+      this.active.delete(ip);
+    }
+  }
+
+  flush(nowMicros: number): void {
+    for (const state of this.active.values()) this.reportFinal(state, nowMicros);
+    this.active.clear();
+  }
+
+  private reportFinal(state: SourceWindow, nowMicros: number): void {
+    const micros = Math.min(nowMicros, state.lastMicros);
+    for (const r of [...state.raised.values()]) {
+      if (r.kind === 'port') {
+        if ((state.portsPerHost.get(r.host) ?? 0) > r.reported) this.raisePort(state, r.host, micros);
+      } else if (r.kind === 'address') {
+        if ((state.hostsPerPort.get(r.portKey) ?? 0) > r.reported) this.raiseAddress(state, r.portKey, micros);
+      } else if (state.portsPerHost.size > r.reported) {
+        this.raiseRandom(state, micros);
+      }
+    }
   }
 
   private raisePort(state: SourceWindow, host: string, micros: number): void {
-    state.raised.set(`port:${host}`, micros);
     const ports: number[] = [];
     const sample: string[] = [];
     let failed = 0;
@@ -148,6 +188,7 @@ class ScanDetector implements Detector {
       if (sample.length < 10) sample.push(`${host}:${keyPort(pair.portKey)}`);
     }
     const nPorts = state.portsPerHost.get(host) ?? 0;
+    this.noteRaised(state, 'port', host, 0, nPorts);
     const transport = keyTransport(ports[0] ?? 0);
     const open = state.openPorts.length;
     this.emit(state, 'port', micros, state.local ? 3 : 2,
@@ -156,7 +197,6 @@ class ScanDetector implements Detector {
   }
 
   private raiseAddress(state: SourceWindow, portKey: number, micros: number): void {
-    state.raised.set(`address:${portKey}`, micros);
     const sample: string[] = [];
     let failed = 0;
     for (const pair of state.pairs.values()) {
@@ -165,6 +205,7 @@ class ScanDetector implements Detector {
       if (sample.length < 10) sample.push(portKey >>> 16 === T_ECHO ? pair.host : `${pair.host}:${keyPort(pair.portKey)}`);
     }
     const hosts = state.hostsPerPort.get(portKey) ?? 0;
+    this.noteRaised(state, 'address', '', portKey, hosts);
     const isEcho = portKey >>> 16 === T_ECHO;
     const port = keyPort(portKey);
     const transport = keyTransport(portKey);
@@ -179,7 +220,6 @@ class ScanDetector implements Detector {
   }
 
   private raiseRandom(state: SourceWindow, micros: number): void {
-    state.raised.set('random', micros);
     const sample: string[] = [];
     for (const pair of state.pairs.values()) {
       if (sample.length >= 10) break;
@@ -187,6 +227,7 @@ class ScanDetector implements Detector {
     }
     const hosts = state.portsPerHost.size;
     const ports = state.hostsPerPort.size;
+    this.noteRaised(state, 'random', '', 0, hosts);
     const hints: string[] = [];
     for (const [key] of topPorts(state.probesPerPort, 10)) {
       const h = key >>> 16 === T_ECHO ? undefined : wormHint(keyTransport(key), keyPort(key));
@@ -195,6 +236,14 @@ class ScanDetector implements Detector {
     this.emit(state, 'random', micros, state.local ? 3 : 2,
       `${state.sourceIp} probed ${hosts} hosts on ${ports} ports (${state.failed} failed attempts)`,
       { suppressKey: undefined, targets: hosts, ports, failed: state.failed, sample, wormHint: hints.length ? hints.join('; ') : undefined });
+  }
+
+  private noteRaised(state: SourceWindow, kind: RaisedScan['kind'], host: string, portKey: number, reported: number): void {
+    const key = kind === 'port' ? `port:${host}` : kind === 'address' ? `address:${portKey}` : 'random';
+    const r = state.raised.get(key);
+    if (r) r.reported = reported;
+    else state.raised.set(key, { kind, host, portKey, reported });
+    if (this.active.size < this.config.maxSources) this.active.set(state.sourceIp, state);
   }
 
   private emit(

@@ -12,6 +12,7 @@ function run(flows: FlowSpec[], overrides: Partial<ScanConfig> = {}, ctx = new F
   return ctx;
 }
 
+const distinct = (ctx: FakeContext) => [...new Set(ctx.rules())];
 const range = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from + i);
 const SCANNER = '203.0.113.50';
 
@@ -32,7 +33,7 @@ describe('scan.port', () => {
   it('stays quiet at 14 failed ports and fires at 15', () => {
     expect(run(portFlows(14)).alerts).toHaveLength(0);
     const ctx = run(portFlows(15));
-    expect(ctx.rules()).toEqual([`scan.port@${SCANNER}`]);
+    expect(distinct(ctx)).toEqual([`scan.port@${SCANNER}`]);
     const a = ctx.alerts[0]!;
     expect(a.destinationIp).toBe('192.0.2.10');
     expect(a.suppressKey).toBe('192.0.2.10');
@@ -45,14 +46,35 @@ describe('scan.port', () => {
   it('fires once for a long scan and keeps the probe table, refusals and open ports', () => {
     const flows: FlowSpec[] = range(200, 1).map((p, i) => ({
       src: SCANNER, dst: '192.0.2.10', dport: p, sport: 41859, t: i * 0.01,
-      state: p === 80 || p === 443 ? 'SH' : 'REJ',
+      state: p === 80 || p === 180 ? 'SH' : 'REJ',
     }));
     flows.push({ src: SCANNER, dst: '192.0.2.10', dport: 25, sport: 41859, t: 3, state: 'REJ' });
     const ctx = run(flows);
-    expect(ctx.rules()).toEqual([`scan.port@${SCANNER}`]);
+    expect(distinct(ctx)).toEqual([`scan.port@${SCANNER}`]);
     const ev = ctx.alerts[0]!.evidence;
     expect(ev.rst_received).toBe(15);
     expect((ev.same_src_port as { port: number }).port).toBe(41859);
+    // At the end of input the same alert again with the final size (the log summarises it).
+    expect(ctx.alerts).toHaveLength(2);
+    const last = ctx.alerts[1]!;
+    expect(last.suppressKey).toBe(ctx.alerts[0]!.suppressKey);
+    expect(last.message).toBe(`${SCANNER} probed 198 ports on 192.0.2.10 (199 failed, 199 refused, 2 open)`);
+    expect(last.evidence.open_ports).toEqual([80, 180]);
+  });
+
+  it('reports the final size when the source goes quiet for windowSeconds (onTick)', () => {
+    const ctx = new FakeContext();
+    const det = scanModule.create(scanSchema.parse({}), ctx);
+    const rec = new FlowRecord();
+    for (const p of range(40, 1)) det.onFlowEnd(flow({ src: SCANNER, dst: '192.0.2.10', dport: p, t: 10 }, rec));
+    expect(ctx.alerts).toHaveLength(1);
+    det.onTick!(200e6);
+    expect(ctx.alerts).toHaveLength(1);
+    det.onTick!(311e6);
+    expect(ctx.alerts).toHaveLength(2);
+    expect(ctx.alerts[1]!.evidence.ports).toBe(40);
+    det.flush!(400e6);
+    expect(ctx.alerts).toHaveLength(2);
   });
 
   it('evidence at the end of input: a probed port repeated shows in the probe table', () => {
@@ -83,7 +105,7 @@ describe('scan.port', () => {
       ...(p % 2 ? { pktsToClient: 1, icmpErrors: 1, icmpErrorType: 3 } : {}),
     }));
     const ctx = run(flows);
-    expect(ctx.rules()).toEqual([`scan.port@${SCANNER}`]);
+    expect(distinct(ctx)).toEqual([`scan.port@${SCANNER}`]);
     expect(ctx.alerts[0]!.transport).toBe('udp');
     expect(ctx.alerts[0]!.evidence.icmp_unreachable_received).toBe(8);
     // A real UDP answer is not a failure.
@@ -95,8 +117,8 @@ describe('scan.port', () => {
     const flows = range(30, 40000).map((p) => ({ src: '10.0.0.80', dst: '10.0.0.10', sport: 80, dport: p }));
     expect(run(flows).alerts).toHaveLength(0);
     // The same from an ephemeral source port is a port scan; so are low ports from port 80.
-    expect(run(flows.map((f) => ({ ...f, sport: 51000 }))).rules()).toEqual(['scan.port@10.0.0.80']);
-    expect(run(range(30, 1).map((p) => ({ src: '10.0.0.80', dst: '10.0.0.10', sport: 80, dport: p }))).alerts).toHaveLength(1);
+    expect(distinct(run(flows.map((f) => ({ ...f, sport: 51000 }))))).toEqual(['scan.port@10.0.0.80']);
+    expect(distinct(run(range(30, 1).map((p) => ({ src: '10.0.0.80', dst: '10.0.0.10', sport: 80, dport: p }))))).toEqual(['scan.port@10.0.0.80']);
   });
 
   it('ignores flows seen from the responder side (first packet a SYN/ACK)', () => {
@@ -114,7 +136,7 @@ describe('scan.address', () => {
   it('stays quiet at 24 hosts and fires at 25 for a remote source', () => {
     expect(run(sweep(24)).alerts).toHaveLength(0);
     const ctx = run(sweep(25));
-    expect(ctx.rules()).toEqual([`scan.address@${SCANNER}`]);
+    expect(distinct(ctx)).toEqual([`scan.address@${SCANNER}`]);
     const a = ctx.alerts[0]!;
     expect(a.destinationPort).toBe(80);
     expect(a.suppressKey).toBe('tcp/80');
@@ -126,7 +148,7 @@ describe('scan.address', () => {
   it('uses the lower local threshold and severity 3 for an inside source', () => {
     expect(run(sweep(9, '10.1.2.3')).alerts).toHaveLength(0);
     const ctx = run(sweep(10, '10.1.2.3'));
-    expect(ctx.rules()).toEqual(['scan.address@10.1.2.3']);
+    expect(distinct(ctx)).toEqual(['scan.address@10.1.2.3']);
     expect(ctx.alerts[0]!.severity).toBe(3);
   });
 
@@ -148,7 +170,7 @@ describe('scan.address', () => {
   it('counts ICMP echo sweeps as address scans on "icmp echo"', () => {
     const flows = range(30, 1).map((h) => ({ src: SCANNER, dst: `198.51.100.${h}`, proto: 'icmp' as const, sport: 7, dport: 7 }));
     const ctx = run(flows);
-    expect(ctx.rules()).toEqual([`scan.address@${SCANNER}`]);
+    expect(distinct(ctx)).toEqual([`scan.address@${SCANNER}`]);
     expect(ctx.alerts[0]!.message).toContain('hosts on icmp echo');
     expect(ctx.alerts[0]!.destinationPort).toBeUndefined();
     // Echo replies make it a normal ping of live hosts.
@@ -183,7 +205,7 @@ describe('scan.random', () => {
 
   it('fires for many hosts on many ports that fit neither port nor address scan', () => {
     const ctx = run(grid(40, 30));
-    expect(ctx.rules()).toEqual([`scan.random@${SCANNER}`]);
+    expect(distinct(ctx)).toEqual([`scan.random@${SCANNER}`]);
     expect(ctx.alerts[0]!.evidence.targets).toBeGreaterThanOrEqual(25);
   });
 
@@ -210,6 +232,8 @@ describe('scan tables', () => {
   it('cap pairs per source and say so', () => {
     const flows = range(100, 1).map((p) => ({ src: SCANNER, dst: '192.0.2.10', dport: p }));
     const ctx = run(flows, { maxPairsPerSource: 16, portMinPorts: 15 });
-    expect(ctx.alerts).toHaveLength(1);
+    expect(ctx.alerts).toHaveLength(2);
+    expect(ctx.alerts[1]!.evidence.pairs_capped).toBe(84);
+    expect(ctx.alerts[1]!.evidence.ports).toBe(16);
   });
 });
