@@ -1,0 +1,448 @@
+/**
+ * `npm run bench` (= build + `node dist/bench/run.js`): whole-run throughput and memory,
+ * side by side with the tools operators would otherwise use (SPEC §7).
+ *
+ * For each bench capture (mix: large packets, reading dominates; churn: ~1M short flows,
+ * the flow table dominates) and in one run:
+ *   tapaudit   node dist/cli/main.js replay FILE --flows bench/out/flows.ndjson --stats bench/out/stats.json
+ *   bare-read  node dist/bench/bare-read.js FILE (8 MB fs.readSync, walk records: the floor)
+ *   tcpdump    tcpdump -r FILE -w /dev/null
+ *   softflowd  softflowd -d -r FILE -m 2000000 (-d: no daemon; without -n it exports
+ *              nowhere: strace shows no socket calls; it reads to EOF and prints stats)
+ *   argus      argus -r FILE -w /dev/null
+ * Each is run `--runs` times (default 3) round-robin after one warm-up read of the file
+ * (so every tool sees it in the page cache), and the best wall time is kept with that
+ * run's peak RSS. Wall time is taken here with hrtime around the child; peak RSS comes from
+ * GNU time's %M (Debian package `time`) or, without it, from polling VmHWM in
+ * /proc/PID/status every 20 ms. Then bytes per live flow from dist/bench/flow-memory.js.
+ *
+ * Flags: --smoke (50,000 packets, one run each, 100,000 flows for the memory figure: seconds,
+ * for CI), --packets N, --runs N.
+ * Output: a console table, the same as markdown for bench/RESULTS.md, and
+ * bench/out/results.json.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_PACKETS, ensureCapture } from '../gen/bench-captures.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const DIST = path.join(REPO, 'dist');
+const OUT = path.join(REPO, 'bench', 'out');
+const GNU_TIME = '/usr/bin/time';
+/** softflowd's table size in SPEC §7's reference command: larger than churn's 1M flows, so it never force-expires. */
+const SOFTFLOWD_MAX_FLOWS = '2000000';
+
+interface Options {
+  packets: number;
+  runs: number;
+  smoke: boolean;
+  memoryFlows: number;
+}
+
+interface Tool {
+  name: string;
+  /** Debian package to install when the binary is missing. */
+  debian: string;
+  binary: string;
+  args(file: string): string[];
+  /** Packets the tool says it read, when it says so (a cross-check). */
+  packetsFrom?(stdout: string, stderr: string): number | undefined;
+}
+
+interface Measurement {
+  tool: string;
+  available: boolean;
+  notice?: string;
+  wallSeconds?: number;
+  allWallSeconds?: number[];
+  packetsPerSecond?: number;
+  peakRssMB?: number;
+  packetsReported?: number;
+}
+
+interface CaptureReport {
+  name: string;
+  file: string;
+  packets: number;
+  flows: number;
+  bytes: number;
+  results: Measurement[];
+  /** Throughput ratios: tapaudit packets/s divided by the other tool's. */
+  ratios: Record<string, number>;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { packets: DEFAULT_PACKETS, runs: 3, smoke: false, memoryFlows: 1_000_000 };
+  let packetsGiven = false;
+  let runsGiven = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const num = (): number => {
+      const v = Number(argv[++i]);
+      if (!Number.isInteger(v) || v < 1) {
+        console.error(`${a} needs a positive integer, e.g. ${a} 3`);
+        process.exit(2);
+      }
+      return v;
+    };
+    if (a === '--smoke') o.smoke = true;
+    else if (a === '--packets') {
+      o.packets = num();
+      packetsGiven = true;
+    } else if (a === '--runs') {
+      o.runs = num();
+      runsGiven = true;
+    }
+    else if (a === '--help' || a === '-h') {
+      console.log('usage: node dist/bench/run.js [--smoke] [--packets N] [--runs N]');
+      process.exit(0);
+    } else {
+      console.error(`unknown argument ${a}; usage: node dist/bench/run.js [--smoke] [--packets N] [--runs N]`);
+      process.exit(2);
+    }
+  }
+  if (o.smoke) {
+    // CI: seconds, not minutes. One run each (unless --runs says otherwise); the numbers
+    // are start-up dominated at this size and only show that every row still works.
+    if (!packetsGiven) o.packets = 50_000;
+    if (!runsGiven) o.runs = 1;
+    o.memoryFlows = 100_000;
+  }
+  return o;
+}
+
+/** Finds an executable on PATH or in the sbin directories (softflowd and argus live in /usr/sbin). */
+function findExecutable(name: string): string | undefined {
+  const dirs = (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin', '/usr/local/sbin']);
+  for (const d of dirs) {
+    if (!d) continue;
+    const p = path.join(d, name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+function tools(): Tool[] {
+  return [
+    {
+      name: 'tapaudit',
+      debian: '',
+      binary: process.execPath,
+      args: (file) => [
+        path.join(DIST, 'cli', 'main.js'),
+        'replay',
+        file,
+        '--flows',
+        path.join(OUT, 'flows.ndjson'),
+        '--stats',
+        path.join(OUT, 'stats.json'),
+      ],
+    },
+    {
+      name: 'bare-read',
+      debian: '',
+      binary: process.execPath,
+      args: (file) => [path.join(DIST, 'bench', 'bare-read.js'), file],
+      packetsFrom: (stdout) => (JSON.parse(stdout) as { packets: number }).packets,
+    },
+    { name: 'tcpdump', debian: 'tcpdump', binary: 'tcpdump', args: (file) => ['-r', file, '-w', '/dev/null'] },
+    {
+      name: 'softflowd',
+      debian: 'softflowd',
+      binary: 'softflowd',
+      args: (file) => ['-d', '-r', file, '-m', SOFTFLOWD_MAX_FLOWS],
+      packetsFrom: (stdout, stderr) => {
+        const m = /Packets processed:\s*(\d+)/.exec(stdout + stderr);
+        return m ? Number(m[1]) : undefined;
+      },
+    },
+    { name: 'argus', debian: 'argus-server', binary: 'argus', args: (file) => ['-r', file, '-w', '/dev/null'] },
+  ];
+}
+
+interface RunResult {
+  code: number | null;
+  wallSeconds: number;
+  peakRssKB: number;
+  stdout: string;
+  stderr: string;
+}
+
+const KEEP_OUTPUT = 1 << 20; // enough for any tool's summary; more is discarded
+
+/** Runs one command; wall time by hrtime, peak RSS by GNU time or VmHWM polling. */
+function runOnce(binary: string, args: string[], haveGnuTime: boolean): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const timeFile = path.join(OUT, '.time.tmp');
+    const cmd = haveGnuTime ? GNU_TIME : binary;
+    const argv = haveGnuTime ? ['-f', '%e %M', '-o', timeFile, binary, ...args] : args;
+    const start = process.hrtime.bigint();
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      if (stdout.length < KEEP_OUTPUT) stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      if (stderr.length < KEEP_OUTPUT) stderr += d.toString();
+    });
+    let hwm = 0;
+    const poll = haveGnuTime
+      ? undefined
+      : setInterval(() => {
+          try {
+            const m = /VmHWM:\s*(\d+)/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+            if (m) hwm = Math.max(hwm, Number(m[1]));
+          } catch {
+            // exited between ticks
+          }
+        }, 20);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const wallSeconds = Number(process.hrtime.bigint() - start) / 1e9;
+      if (poll) clearInterval(poll);
+      let peakRssKB = hwm;
+      if (haveGnuTime) {
+        try {
+          const text = fs.readFileSync(timeFile, 'utf8').trim();
+          // GNU time writes "Command exited with non-zero status N" before the format line.
+          const last = text.split('\n').at(-1) ?? '';
+          peakRssKB = Number(last.split(' ')[1]) || 0;
+        } catch {
+          // no time file: leave 0
+        }
+      }
+      resolve({ code: code ?? -1, wallSeconds, peakRssKB, stdout, stderr });
+    });
+  });
+}
+
+function firstLine(s: string): string {
+  return (
+    s
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l.length > 0) ?? ''
+  );
+}
+
+async function measureCapture(
+  name: string,
+  cap: { file: string; packets: number; flows: number; bytes: number },
+  opts: Options,
+  haveGnuTime: boolean,
+): Promise<CaptureReport> {
+  const results = new Map<string, Measurement>();
+  const runnable: { tool: Tool; binary: string }[] = [];
+  for (const tool of tools()) {
+    const binary = tool.binary === process.execPath ? process.execPath : findExecutable(tool.binary);
+    if (!binary) {
+      const notice = `${tool.binary} not installed (Debian package: ${tool.debian}); skipped`;
+      console.log(`  ${tool.name}: ${notice}`);
+      results.set(tool.name, { tool: tool.name, available: false, notice });
+      continue;
+    }
+    if (tool.name === 'tapaudit' && !fs.existsSync(path.join(DIST, 'cli', 'main.js'))) {
+      console.log('  tapaudit: tapaudit CLI not built yet');
+      results.set(tool.name, { tool: tool.name, available: false, notice: 'tapaudit CLI not built yet' });
+      continue;
+    }
+    runnable.push({ tool, binary });
+    results.set(tool.name, { tool: tool.name, available: true, allWallSeconds: [] });
+  }
+
+  // Warm-up: one bare read puts the file in the page cache for everyone.
+  await runOnce(process.execPath, [path.join(DIST, 'bench', 'bare-read.js'), cap.file], false);
+
+  const best = new Map<string, RunResult>();
+  for (let r = 0; r < opts.runs; r++) {
+    for (const { tool, binary } of runnable) {
+      const m = results.get(tool.name)!;
+      if (!m.available) continue;
+      const statsFile = path.join(OUT, 'stats.json');
+      if (tool.name === 'tapaudit') fs.rmSync(statsFile, { force: true });
+      const res = await runOnce(binary, tool.args(cap.file), haveGnuTime);
+      if (res.code !== 0) {
+        const why = firstLine(res.stderr) || firstLine(res.stdout) || `exit code ${res.code}`;
+        m.available = false;
+        m.notice = tool.name === 'tapaudit' ? `tapaudit CLI not built yet (${why})` : `failed: ${why}`;
+        console.log(`  ${tool.name}: ${m.notice}`);
+        continue;
+      }
+      if (tool.name === 'tapaudit') {
+        if (!fs.existsSync(statsFile)) {
+          m.available = false;
+          m.notice = 'tapaudit CLI not built yet (no --stats file written)';
+          console.log(`  ${tool.name}: ${m.notice}`);
+          continue;
+        }
+        try {
+          m.packetsReported = (JSON.parse(fs.readFileSync(statsFile, 'utf8')) as { packets?: number }).packets;
+        } catch {
+          m.notice = 'stats.json is not JSON';
+        }
+      } else if (tool.packetsFrom) {
+        try {
+          m.packetsReported = tool.packetsFrom(res.stdout, res.stderr);
+        } catch {
+          // unparseable summary: no cross-check
+        }
+      }
+      if (m.packetsReported !== undefined && m.packetsReported !== cap.packets) {
+        m.notice = `read ${m.packetsReported} packets, expected ${cap.packets}`;
+      }
+      m.allWallSeconds!.push(round(res.wallSeconds, 3));
+      const prev = best.get(tool.name);
+      if (!prev || res.wallSeconds < prev.wallSeconds) best.set(tool.name, res);
+      console.log(`  ${tool.name.padEnd(10)} run ${r + 1}/${opts.runs}: ${res.wallSeconds.toFixed(3)} s, ${(res.peakRssKB / 1024).toFixed(0)} MB`);
+    }
+  }
+  for (const [toolName, res] of best) {
+    const m = results.get(toolName)!;
+    if (!m.available) continue;
+    m.wallSeconds = round(res.wallSeconds, 3);
+    m.packetsPerSecond = Math.round(cap.packets / res.wallSeconds);
+    m.peakRssMB = round(res.peakRssKB / 1024, 1);
+  }
+  const list = [...results.values()];
+  const ratios: Record<string, number> = {};
+  const ta = results.get('tapaudit');
+  for (const other of ['softflowd', 'tcpdump', 'bare-read', 'argus']) {
+    const o = results.get(other);
+    if (ta?.packetsPerSecond && o?.packetsPerSecond) ratios[`tapaudit/${other}`] = round(ta.packetsPerSecond / o.packetsPerSecond, 2);
+  }
+  return { name, file: path.relative(REPO, cap.file), packets: cap.packets, flows: cap.flows, bytes: cap.bytes, results: list, ratios };
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+interface FlowMemoryReport {
+  available: boolean;
+  notice?: string;
+  flows?: number;
+  bytesPerFlow?: number;
+  heapBytesPerFlow?: number;
+  arrayBufferBytesPerFlow?: number;
+}
+
+async function flowMemory(flows: number): Promise<FlowMemoryReport> {
+  const script = path.join(DIST, 'bench', 'flow-memory.js');
+  const res = await runOnce(process.execPath, ['--expose-gc', script, String(flows)], false);
+  const out = res.stdout.trim();
+  if (res.code !== 0 || !out.startsWith('{')) {
+    const notice = firstLine(res.stdout) || firstLine(res.stderr) || `exit code ${res.code}`;
+    return { available: false, notice };
+  }
+  const r = JSON.parse(out) as { flows: number; bytesPerFlow: number; heapBytesPerFlow: number; arrayBufferBytesPerFlow: number };
+  return {
+    available: true,
+    flows: r.flows,
+    bytesPerFlow: round(r.bytesPerFlow, 1),
+    heapBytesPerFlow: round(r.heapBytesPerFlow, 1),
+    arrayBufferBytesPerFlow: round(r.arrayBufferBytesPerFlow, 1),
+  };
+}
+
+function machine(): { nproc: number; cpu: string; node: string; memGB: number; kernel: string } {
+  let cpu = os.cpus()[0]?.model ?? 'unknown';
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) cpu = m[1]!.trim();
+  } catch {
+    // not Linux: keep os.cpus()
+  }
+  return { nproc: os.availableParallelism(), cpu, node: process.version, memGB: round(os.totalmem() / 2 ** 30, 1), kernel: os.release() };
+}
+
+function fmt(n: number | undefined, digits = 0): string {
+  if (n === undefined) return '-';
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function markdown(reports: CaptureReport[], mem: FlowMemoryReport, runs: number): string {
+  const lines: string[] = [];
+  lines.push(`| capture | tool | best wall s (of ${runs}) | packets/s | peak RSS MB | note |`);
+  lines.push('|---|---|---:|---:|---:|---|');
+  for (const r of reports) {
+    for (const m of r.results) {
+      lines.push(
+        `| ${r.name} | ${m.tool} | ${fmt(m.wallSeconds, 3)} | ${fmt(m.packetsPerSecond)} | ${fmt(m.peakRssMB, 0)} | ${m.notice ?? ''} |`,
+      );
+    }
+  }
+  lines.push('');
+  lines.push('| capture | ' + ['softflowd', 'tcpdump', 'bare-read', 'argus'].map((t) => `tapaudit/${t}`).join(' | ') + ' |');
+  lines.push('|---|---:|---:|---:|---:|');
+  for (const r of reports) {
+    const cell = (t: string): string => (r.ratios[`tapaudit/${t}`] === undefined ? '-' : `${r.ratios[`tapaudit/${t}`]!.toFixed(2)}x`);
+    lines.push(`| ${r.name} | ${cell('softflowd')} | ${cell('tcpdump')} | ${cell('bare-read')} | ${cell('argus')} |`);
+  }
+  lines.push('');
+  lines.push(
+    mem.available
+      ? `Bytes per live flow at ${fmt(mem.flows)} flows: **${mem.bytesPerFlow}** (heap ${mem.heapBytesPerFlow} + typed arrays ${mem.arrayBufferBytesPerFlow})`
+      : `Bytes per live flow: ${mem.notice}`,
+  );
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  fs.mkdirSync(OUT, { recursive: true });
+  const capDir = opts.smoke && opts.packets === 50_000 ? path.join(OUT, 'smoke') : opts.packets === DEFAULT_PACKETS ? OUT : path.join(OUT, `n${opts.packets}`);
+  const haveGnuTime = fs.existsSync(GNU_TIME);
+  if (!haveGnuTime) console.log(`${GNU_TIME} not found (Debian package: time); peak RSS comes from polling /proc/PID/status VmHWM`);
+  const mach = machine();
+  console.log(`tapaudit bench: ${opts.packets.toLocaleString('en-US')} packets per capture, best of ${opts.runs} runs`);
+  console.log(`machine: ${mach.nproc} CPUs, ${mach.cpu}, ${mach.memGB} GB, node ${mach.node}`);
+
+  const reports: CaptureReport[] = [];
+  for (const kind of ['mix', 'churn'] as const) {
+    const t0 = process.hrtime.bigint();
+    const cap = ensureCapture(capDir, kind, opts.packets);
+    const genSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    console.log(
+      `\n${kind}: ${path.relative(REPO, cap.file)}, ${cap.packets.toLocaleString('en-US')} packets, ~${cap.flows.toLocaleString('en-US')} flows, ${(cap.bytes / 1e6).toFixed(1)} MB` +
+        (cap.reused ? ' (reused)' : ` (generated in ${genSeconds.toFixed(1)} s)`),
+    );
+    reports.push(await measureCapture(kind, cap, opts, haveGnuTime));
+  }
+
+  console.log(`\nbytes per live flow: node --expose-gc dist/bench/flow-memory.js ${opts.memoryFlows}`);
+  const mem = await flowMemory(opts.memoryFlows);
+  console.log(mem.available ? `  ${mem.bytesPerFlow} B/flow (heap ${mem.heapBytesPerFlow}, typed arrays ${mem.arrayBufferBytesPerFlow})` : `  ${mem.notice}`);
+
+  const md = markdown(reports, mem, opts.runs);
+  console.log(`\n${md}\n`);
+  const results = {
+    date: new Date().toISOString(),
+    machine: mach,
+    runsPerMeasurement: opts.runs,
+    bestOf: 'lowest wall time of the runs; peak RSS of that run',
+    packets: opts.packets,
+    smoke: opts.smoke,
+    captures: reports,
+    flowMemory: mem,
+    markdown: md,
+  };
+  const resultsFile = path.join(OUT, 'results.json');
+  fs.writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
+  fs.rmSync(path.join(OUT, '.time.tmp'), { force: true });
+  console.log(`results: ${path.relative(REPO, resultsFile)} (paste the tables into bench/RESULTS.md)`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
