@@ -72,7 +72,8 @@ describeShared('icmp.unreachable / icmp.nachi on real captures', () => {
       configYaml: 'detectors:\n  icmpNachi:\n    minHosts: 1\n',
     });
     const echo = flows.find((f) => f.proto === 'icmp' && f.icmp_type === 8 && f.dst_ip === '8.8.8.8');
-    expect(echo.bytes_toserver).toBe(92 * echo.pkts_toserver);
+    expect(echo).toBeDefined();
+    expect(echo!.bytes_toserver).toBe(92 * echo!.pkts_toserver);
     expect(alerts.filter((a) => rule(a) === 'icmp.nachi')).toEqual([]);
   });
 });
