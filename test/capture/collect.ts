@@ -38,3 +38,16 @@ export function epochTextToMicros(text: string): number {
   const [sec, frac = ''] = text.split('.');
   return Number(sec) * 1e6 + Number((frac + '000000').slice(0, 6));
 }
+
+/** '' when both lists hold the same packets, else where they first differ. Faster than deep equality on Buffers. */
+export function firstDifference(a: Pkt[], b: Pkt[]): string {
+  if (a.length !== b.length) return `${a.length} packets vs ${b.length}`;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.ts !== y.ts || x.capLen !== y.capLen || x.wireLen !== y.wireLen || x.linktype !== y.linktype || !x.data.equals(y.data)) {
+      return `packet ${i + 1}: ${x.ts}/${x.capLen}/${x.wireLen}/lt${x.linktype} vs ${y.ts}/${y.capLen}/${y.wireLen}/lt${y.linktype}`;
+    }
+  }
+  return '';
+}
