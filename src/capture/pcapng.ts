@@ -31,6 +31,20 @@ const OPT_IF_TSOFFSET = 14;
 
 const TWO_32 = 4294967296;
 
+/** Why a block was skipped; the text is built only for the first one of a file. */
+const SKIP_SHORT = 0;
+const SKIP_NO_IFACE = 1;
+const SKIP_CAPLEN = 2;
+const SKIP_SPB_NO_IFACE = 3;
+const SKIP_SHORT_IDB = 4;
+const SKIP_MESSAGES: Array<(at: number, a: number, b: number) => string> = [
+  (at, len) => `packet block at byte ${at} is only ${len} bytes`,
+  (at, ifId, count) => `packet block at byte ${at} names interface ${ifId}, the section has ${count}`,
+  (at, capLen, len) => `packet block at byte ${at} has caplen ${capLen} in a ${len}-byte block`,
+  (at) => `simple packet block at byte ${at} comes before any interface`,
+  (at, len) => `interface block at byte ${at} is only ${len} bytes`,
+];
+
 /** How an interface's timestamp units become microseconds. */
 const TS_DIVIDE = 0; // 10^-n with n > 6: exact integer division of the 64-bit value
 const TS_MULTIPLY = 1; // 10^-n with n <= 6 or 2^-n: multiply (binary fractions are floored)
@@ -77,8 +91,13 @@ export class PcapngParser implements RecordParser {
     this.damaged = `${this.name}: ${message}, file is damaged; stopped after ${this.packets} packets`;
   }
 
-  private skip(what: string): void {
-    if (this.skippedBlocks++ === 0) this.firstSkip = what;
+  /**
+   * Count a packet block that cannot be used. Only the first is described (the message is
+   * built once), so a file full of broken blocks costs no string per block.
+   */
+  private skip(kind: number, at: number, a: number, b: number): void {
+    if (this.skippedBlocks++ !== 0) return;
+    this.firstSkip = SKIP_MESSAGES[kind]!(at, a, b);
   }
 
   parse(buf: Buffer, start: number, end: number, base: number, onPacket: PacketHandler): number {
@@ -115,18 +134,18 @@ export class PcapngParser implements RecordParser {
         case BT_EPB:
         case BT_PB: {
           if (len < 32) {
-            this.skip(`packet block at byte ${base + pos} is only ${len} bytes`);
+            this.skip(SKIP_SHORT, base + pos, len, 0);
             break;
           }
           // EPB: interface id is 32 bits; the obsolete PB has 16-bit id + 16-bit drops count.
           const ifId = type === BT_EPB ? this.u32(buf, pos + 8) : this.u16(buf, pos + 8);
           if (ifId >= this.ifCount) {
-            this.skip(`packet block at byte ${base + pos} names interface ${ifId}, the section has ${this.ifCount}`);
+            this.skip(SKIP_NO_IFACE, base + pos, ifId, this.ifCount);
             break;
           }
           const capLen = this.u32(buf, pos + 20);
           if (capLen > len - 32) {
-            this.skip(`packet block at byte ${base + pos} has caplen ${capLen} in a ${len}-byte block`);
+            this.skip(SKIP_CAPLEN, base + pos, capLen, len);
             break;
           }
           // The 64-bit timestamp is signed here (pre-1970 captures exist): high word signed,
@@ -139,7 +158,7 @@ export class PcapngParser implements RecordParser {
         }
         case BT_SPB: {
           if (this.ifCount === 0 || len < 16) {
-            this.skip(`simple packet block at byte ${base + pos} ${this.ifCount === 0 ? 'comes before any interface' : `is only ${len} bytes`}`);
+            this.skip(this.ifCount === 0 ? SKIP_SPB_NO_IFACE : SKIP_SHORT, base + pos, len, 0);
             break;
           }
           const wireLen = this.u32(buf, pos + 8);
@@ -149,7 +168,7 @@ export class PcapngParser implements RecordParser {
           break;
         }
         case BT_IDB:
-          if (len < 20) this.skip(`interface block at byte ${base + pos} is only ${len} bytes`);
+          if (len < 20) this.skip(SKIP_SHORT_IDB, base + pos, len, 0);
           else this.addInterface(buf, pos, len);
           break;
         case PCAPNG_SHB_TYPE: {
