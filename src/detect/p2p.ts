@@ -15,7 +15,7 @@
 import { z } from 'zod';
 import type { FlowRecord } from '../flow/record.js';
 import type { Detector, DetectorContext, DetectorModule } from './types.js';
-import { ANSWERED, FAILED, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, isReplyDirection, keyPort, portKeyOf, topPorts } from './attempts.js';
+import { ANSWERED, FirstFailure, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, isReplyDirection, keyPort, portKeyOf, topPorts } from './attempts.js';
 import { P2P_PORTS, REPLY_SRC_PORTS, p2pFamily, portListSchema, portTable } from './ports.js';
 
 export const p2pSchema = z.strictObject({
@@ -51,8 +51,8 @@ class P2pState {
   readonly listedPeers = new Map<string, number>();
   readonly listedPorts = new Map<number, number>();
   raised = false;
-  constructor(sourceIp: string, local: boolean, micros: number) {
-    this.window = new SourceWindow(sourceIp, local, micros);
+  constructor(window: SourceWindow) {
+    this.window = window;
   }
 }
 
@@ -72,7 +72,7 @@ class P2pDetector implements Detector {
   private readonly replySrc: Uint8Array;
 
   constructor(private readonly config: P2pConfig, private readonly ctx: DetectorContext) {
-    this.sources = ctx.table<string, P2pState>('sources', config.maxSources);
+    this.sources = ctx.table<string, P2pState | FirstFailure>('sources', config.maxSources);
     this.windowMicros = config.windowSeconds * 1e6;
     this.listed = portTable(config.ports);
     this.replySrc = portTable(config.replySrcPorts);
@@ -85,11 +85,29 @@ class P2pDetector implements Detector {
     if (verdict === 0) return;
     const onListedPort = portKey >>> 16 !== T_ECHO && this.listed[flow.dstPort] === 1;
     const micros = flow.startMicros;
-    let state = this.sources.get(flow.srcIp);
+    const entry = this.sources.get(flow.srcIp);
+    let state = entry instanceof P2pState ? entry : undefined;
+    const seed = entry instanceof FirstFailure ? entry : undefined;
     if (!state) {
-      // Only a failure or a listed-port contact starts tracking a host.
-      if (!onListedPort && !(verdict & FAILED)) return;
-      state = new P2pState(flow.srcIp, this.ctx.isLocal(flow.srcIp), micros);
+      // Only a failure or a listed-port contact starts tracking a host; a lone failure is
+      // kept as a small FirstFailure until a second distinct pair (attempts.ts).
+      if (!onListedPort) {
+        if (verdict & ANSWERED) {
+          if (seed) seed.answered++;
+          return;
+        }
+        if (!seed || micros - seed.micros > this.windowMicros) {
+          this.sources.set(flow.srcIp, new FirstFailure(flow.dstIp, portKey, flow.srcPort, verdict, micros));
+          return;
+        }
+        if (seed.host === flow.dstIp && seed.portKey === portKey) {
+          seed.probes++;
+          return;
+        }
+      }
+      const local = this.ctx.isLocal(flow.srcIp);
+      const max = this.config.maxPairsPerSource;
+      state = new P2pState(seed ? seed.upgrade(flow.srcIp, local, max) : new SourceWindow(flow.srcIp, local, micros));
       this.sources.set(flow.srcIp, state);
     }
     const w = state.window;

@@ -19,7 +19,7 @@ import type { FlowRecord } from '../flow/record.js';
 import type { RaisedScan } from './attempts.js';
 import type { AlertInput, Detector, DetectorContext, DetectorModule, Severity } from './types.js';
 import {
-  ANSWERED, FAILED, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, isReplyDirection, keyLabel, keyPort,
+  ANSWERED, FAILED, FirstFailure, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, isReplyDirection, keyLabel, keyPort,
   keyTransport, portKeyOf, topPorts,
 } from './attempts.js';
 import { P2P_PORTS, REPLY_SRC_PORTS, portListSchema, portTable, wormHint } from './ports.js';
@@ -91,7 +91,7 @@ class ScanDetector implements Detector {
   private readonly active = new Map<string, SourceWindow>();
 
   constructor(private readonly config: ScanConfig, private readonly ctx: DetectorContext) {
-    this.sources = ctx.table<string, SourceWindow>('sources', config.maxSources);
+    this.sources = ctx.table<string, SourceWindow | FirstFailure>('sources', config.maxSources);
     this.windowMicros = config.windowSeconds * 1e6;
     this.skip = portTable(config.skipPorts);
     this.redFlag = portTable(config.redFlagPorts);
@@ -105,7 +105,9 @@ class ScanDetector implements Detector {
     const verdict = classifyAttempt(flow);
     if (verdict === 0) return;
     const micros = flow.startMicros;
-    let state = this.sources.get(flow.srcIp);
+    const entry = this.sources.get(flow.srcIp);
+    let state = entry instanceof SourceWindow ? entry : undefined;
+    const seed = entry instanceof FirstFailure ? entry : undefined;
     if (state && state.raised.size > 0 && state.lastMicros < micros - this.windowMicros) {
       // The previous activity ended before this flow: report its final size first.
       this.reportFinal(state, micros);
@@ -114,11 +116,20 @@ class ScanDetector implements Detector {
     if (verdict & ANSWERED) {
       // Answers are evidence only ("replies seen", open ports); they never start a window.
       if (state) state.addAnswered(portKey, verdict, micros);
+      else if (seed) seed.answered++;
       return;
     }
     if (!(verdict & FAILED) || isGroupDestination(flow)) return;
     if (!state) {
-      state = new SourceWindow(flow.srcIp, this.ctx.isLocal(flow.srcIp), micros);
+      if (!seed || micros - seed.micros > this.windowMicros) {
+        this.sources.set(flow.srcIp, new FirstFailure(flow.dstIp, portKey, flow.srcPort, verdict, micros));
+        return;
+      }
+      if (seed.host === flow.dstIp && seed.portKey === portKey) {
+        seed.probes++;
+        return;
+      }
+      state = seed.upgrade(flow.srcIp, this.ctx.isLocal(flow.srcIp), this.config.maxPairsPerSource);
       this.sources.set(flow.srcIp, state);
     } else {
       state.expire(micros, this.windowMicros);
@@ -192,7 +203,7 @@ class ScanDetector implements Detector {
     const transport = keyTransport(ports[0] ?? 0);
     const open = state.openPorts.length;
     this.emit(state, 'port', micros, state.local ? 3 : 2,
-      `${state.sourceIp} probed ${nPorts} ports on ${host} (${failed} failed, ${state.rstReceived} refused, ${open} open)`,
+      `${state.sourceIp} probed ${atLeast(state)}${nPorts} ports on ${host} (${failed} failed, ${state.rstReceived} refused, ${open} open)`,
       { destinationIp: host, transport, suppressKey: host, targets: 1, ports: nPorts, failed, sample });
   }
 
@@ -212,7 +223,7 @@ class ScanDetector implements Detector {
     const severity: Severity = state.local || (!isEcho && this.redFlag[port] === 1) ? 3 : 2;
     const hint = isEcho ? undefined : wormHint(transport, port);
     this.emit(state, 'address', micros, severity,
-      `${state.sourceIp} probed ${hosts} hosts on ${keyLabel(portKey)} (${failed} unanswered)`,
+      `${state.sourceIp} probed ${atLeast(state)}${hosts} hosts on ${keyLabel(portKey)} (${failed} unanswered)`,
       {
         destinationPort: isEcho ? undefined : port, transport, suppressKey: keyLabel(portKey),
         targets: hosts, ports: 1, failed, sample, wormHint: hint,
@@ -234,7 +245,7 @@ class ScanDetector implements Detector {
       if (h && !hints.includes(h)) hints.push(h);
     }
     this.emit(state, 'random', micros, state.local ? 3 : 2,
-      `${state.sourceIp} probed ${hosts} hosts on ${ports} ports (${state.failed} failed attempts)`,
+      `${state.sourceIp} probed ${atLeast(state)}${hosts} hosts on ${ports} ports (${state.failed} failed attempts)`,
       { suppressKey: undefined, targets: hosts, ports, failed: state.failed, sample, wormHint: hints.length ? hints.join('; ') : undefined });
   }
 
@@ -294,4 +305,9 @@ class ScanDetector implements Detector {
     if (d.suppressKey !== undefined) alert.suppressKey = d.suppressKey;
     this.ctx.emit(alert);
   }
+}
+
+/** Counts are lower bounds once the per-source pair cap dropped pairs. */
+function atLeast(state: SourceWindow): string {
+  return state.pairsCapped > 0 ? 'at least ' : '';
 }
