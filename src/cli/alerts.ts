@@ -262,7 +262,8 @@ export function formatAlertLine(line: string, colour: boolean): string | null {
   const who = dst ? `${src} -> ${dst}` : src;
   let msg = typeof rec.message === 'string' ? rec.message : '';
   const n = rec.tapaudit?.suppressed;
-  if (rec.tapaudit?.summary === true && typeof n === 'number') msg += ` [x ${n} suppressed]`;
+  // Summaries written by tapaudit already say "(N more in the last W s)"; say it once.
+  if (rec.tapaudit?.summary === true && typeof n === 'number' && !msg.includes(' more in the last ')) msg += ` [x ${n} suppressed]`;
   return `${time} ${sevText} ${String(rec.rule.id).padEnd(20)} ${who}  ${msg}`;
 }
 
