@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bareRead } from '../../src/bench/bare-read.js';
 import { ensureCapture, GENERATOR_VERSION } from '../../src/gen/bench-captures.js';
 import { decodeFrame, readWithPcapParser, type Pkt } from './pcap-bytes.js';
 
@@ -43,6 +44,8 @@ describe('bench captures (--packets 20000)', () => {
     expect(flows).toBeLessThan(N / 5);
     expect(r.flows).toBeGreaterThanOrEqual(flows);
     expect(fs.statSync(r.file).size).toBe(r.bytes);
+    // The bench's floor row must count what pcap-parser counts.
+    expect(bareRead(r.file)).toEqual({ packets: N, bytes: frames.reduce((n, f) => n + f.capLen, 0) });
     for (let i = 1; i < pkts.length; i++) expect(pkts[i]!.tsMicros).toBeGreaterThan(pkts[i - 1]!.tsMicros);
   });
 
