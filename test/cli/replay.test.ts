@@ -1,0 +1,116 @@
+/**
+ * `tapaudit replay` as a user runs it: the built CLI (dist/, made by `npm test`'s pretest
+ * build) spawned with real arguments. User mistakes give one line on stderr, no stack
+ * trace, and a documented exit status.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../helpers/shared.js';
+
+const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'main.js');
+const DEMO = path.join(REPO_ROOT, 'captures', 'demo.pcap');
+
+function tapaudit(args: string[], input?: string) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input, cwd: REPO_ROOT });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function tmp(name: string): string {
+  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tapaudit-cli-')), name);
+}
+
+describe('tapaudit replay', () => {
+  it('replays the demo: flows, alerts and stats agree with each other', () => {
+    const flows = tmp('flows.ndjson');
+    const alerts = tmp('alerts.ndjson');
+    const stats = tmp('stats.json');
+    const r = tapaudit(['replay', DEMO, '--flows', flows, '--alerts', alerts, '--stats', stats]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/^tapaudit: 1 file: \d+ packets, \d+ flows, \d+ alerts/m);
+    const s = JSON.parse(fs.readFileSync(stats, 'utf8'));
+    const records = fs.readFileSync(flows, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const alertLines = fs.readFileSync(alerts, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+    expect(s.packets).toBe(s.flow_packets + sum(s.not_flowed));
+    expect(records.length).toBe(sum(s.flows));
+    expect(records.reduce((a, f) => a + f.pkts_toserver + f.pkts_toclient, 0)).toBe(s.flow_packets);
+    expect(alertLines.length).toBe(sum(s.alerts));
+    for (const rule of ['scan.port', 'scan.address', 'backdoor.port', 'icmp.unreachable']) {
+      expect(alertLines.some((a) => a.rule.id === rule), rule).toBe(true);
+    }
+  });
+
+  it('writes flow records to stdout with --flows - and IPAudit columns with --flows-format ipaudit', () => {
+    const json = tapaudit(['replay', DEMO, '--flows', '-', '-q']);
+    expect(json.code).toBe(0);
+    expect(json.err).toBe('');
+    const first = JSON.parse(json.out.split('\n')[0]!);
+    expect(Object.keys(first).slice(0, 7)).toEqual(['start', 'end', 'proto', 'src_ip', 'src_port', 'dst_ip', 'dst_port']);
+    const ipa = tapaudit(['replay', DEMO, '--flows', '-', '--flows-format', 'ipaudit', '-q']);
+    const cols = ipa.out.split('\n')[0]!.split(' ');
+    expect(cols).toHaveLength(13);
+    expect(cols[9]).toMatch(/^\d\d:\d\d:\d\d\.\d{4}$/);
+    expect(ipa.out.trim().split('\n')).toHaveLength(json.out.trim().split('\n').length);
+  });
+
+  it('reads several files in order as one stream', () => {
+    const stats = tmp('stats.json');
+    expect(tapaudit(['replay', DEMO, DEMO, '--stats', stats, '-q']).code).toBe(0);
+    const one = tmp('one.json');
+    tapaudit(['replay', DEMO, '--stats', one, '-q']);
+    expect(JSON.parse(fs.readFileSync(stats, 'utf8')).packets).toBe(2 * JSON.parse(fs.readFileSync(one, 'utf8')).packets);
+  });
+
+  it('--help prints the usage and exits 0', () => {
+    const r = tapaudit(['replay', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('Usage: tapaudit replay FILE...');
+    expect(tapaudit(['--help']).out).toContain('Commands:');
+  });
+
+  const mistakes: [string, string[], number, RegExp][] = [
+    ['no file', ['replay'], 2, /no capture file given/],
+    ['unknown option', ['replay', DEMO, '--flwos', 'x'], 2, /--flwos/],
+    ['bad --max-flows', ['replay', DEMO, '--max-flows', 'lots'], 2, /--max-flows must be a positive integer/],
+    ['bad --flows-format', ['replay', DEMO, '--flows-format', 'csv'], 2, /json or ipaudit/],
+    ['unknown command', ['replya', DEMO], 2, /unknown command "replya"/],
+    ['missing file', ['replay', 'nope.pcap'], 3, /nope\.pcap/],
+    ['not a capture', ['replay', path.join(REPO_ROOT, 'README.md')], 3, /README\.md/],
+    ['missing config', ['replay', DEMO, '--config', 'nope.yaml'], 2, /nope\.yaml/],
+    ['output is a directory', ['replay', DEMO, '--flows', os.tmpdir()], 4, /is a directory/],
+  ];
+  for (const [what, args, code, message] of mistakes) {
+    it(`user mistake, ${what}: one line, exit ${code}, no stack trace`, () => {
+      const r = tapaudit(args);
+      expect(r.code).toBe(code);
+      expect(r.err).toMatch(message);
+      expect(r.err.trim().split('\n')).toHaveLength(1);
+      expect(r.err).not.toMatch(/\n\s+at /);
+    });
+  }
+
+  it('stops on SIGTERM with exit 0 and every flow written', async () => {
+    const { spawn } = await import('node:child_process');
+    // Several copies of the demo so the run lasts long enough to be interrupted.
+    const files = Array.from({ length: 400 }, () => DEMO);
+    const stats = tmp('stats.json');
+    const flows = tmp('flows.ndjson');
+    const child = spawn(process.execPath, [CLI, 'replay', ...files, '--stats', stats, '--flows', flows, '-q']);
+    await new Promise((r) => setTimeout(r, 600));
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    expect(code).toBe(0);
+    const s = JSON.parse(fs.readFileSync(stats, 'utf8'));
+    const records = fs.readFileSync(flows, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    expect(records.reduce((a, f) => a + f.pkts_toserver + f.pkts_toclient, 0)).toBe(s.flow_packets);
+    expect(s.packets).toBeGreaterThan(0);
+    // It was interrupted (not finished before the signal), and what was in the table left
+    // as shutdown records.
+    const demoPackets = JSON.parse(tapaudit(['replay', DEMO, '--stats', '-', '-q']).out).packets;
+    expect(s.packets).toBeLessThan(400 * demoPackets);
+    expect(s.flows.shutdown).toBeGreaterThan(0);
+  });
+});
