@@ -26,6 +26,8 @@ export interface PipelineOptions {
   flowsFormat?: FlowsFormat;
   /** Alert log: a path or '-' for stdout; none when absent. */
   alertsDest?: string | null;
+  /** Append to existing output files (the live sensor) instead of replacing them (replay). */
+  appendOutputs?: boolean;
   /** Also hand every flow / alert to these (tests, the live stats line). */
   onFlow?: (f: FlowRecord) => void;
   onAlert?: (a: AlertInput) => void;
@@ -71,8 +73,9 @@ export class Pipeline {
   constructor(opts: PipelineOptions) {
     const config = opts.config;
     // Outputs are opened first: an unwritable path fails before any packet is read.
-    this.flowSink = opts.flowsDest ? new TextSink(opts.flowsDest) : null;
-    this.alertLog = opts.alertsDest ? openAlertLog(opts.alertsDest) : null;
+    const append = { append: opts.appendOutputs === true };
+    this.flowSink = opts.flowsDest ? new TextSink(opts.flowsDest, append) : null;
+    this.alertLog = opts.alertsDest ? openAlertLog(opts.alertsDest, append) : null;
     const alertLog = this.alertLog;
     const onAlert = opts.onAlert;
     this.detectors = createDetectorRunner(config, (a) => {

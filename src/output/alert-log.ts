@@ -57,14 +57,16 @@ export function alertRecord(a: AlertInput): Record<string, unknown> {
 /**
  * Open the alert log. `dest` is a path (parent folders are created) or "-" for stdout.
  * An unwritable path is a UserError (exit code 4) here, before capture starts, rather
- * than an 'error' event from the asynchronous stream later.
+ * than an 'error' event from the asynchronous stream later. An existing file is replaced
+ * unless `append` is set (the live sensor appends).
  */
-export function openAlertLog(dest: string): AlertLog {
+export function openAlertLog(dest: string, options: { append?: boolean } = {}): AlertLog {
   const toStdout = dest === '-';
   if (!toStdout) {
     try {
       fs.mkdirSync(path.dirname(path.resolve(dest)), { recursive: true });
-      fs.closeSync(fs.openSync(dest, 'a'));
+      // A replay starts its files afresh (like --flows); a sensor appends to its log.
+      fs.closeSync(fs.openSync(dest, options.append ? 'a' : 'w'));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       const why =

@@ -23,13 +23,13 @@ export class TextSink {
   closedByReader = false;
   error: NodeJS.ErrnoException | null = null;
 
-  constructor(dest: string) {
+  constructor(dest: string, options: { append?: boolean } = {}) {
     this.dest = dest;
     if (dest === '-') {
       this.fd = 1;
     } else {
       checkWritable(dest);
-      this.fd = fs.openSync(dest, 'w');
+      this.fd = fs.openSync(dest, options.append ? 'a' : 'w');
     }
   }
 

@@ -56,6 +56,16 @@ describe('tapaudit replay', () => {
     expect(ipa.out.trim().split('\n')).toHaveLength(json.out.trim().split('\n').length);
   });
 
+  it('a second replay into the same --alerts/--flows files replaces them (no doubling)', () => {
+    const flows = tmp('flows.ndjson');
+    const alerts = tmp('alerts.ndjson');
+    tapaudit(['replay', DEMO, '--flows', flows, '--alerts', alerts, '-q']);
+    const first = [fs.readFileSync(flows, 'utf8'), fs.readFileSync(alerts, 'utf8')];
+    tapaudit(['replay', DEMO, '--flows', flows, '--alerts', alerts, '-q']);
+    expect([fs.readFileSync(flows, 'utf8'), fs.readFileSync(alerts, 'utf8')]).toEqual(first);
+    expect(first[1]!.length).toBeGreaterThan(0);
+  });
+
   it('reads several files in order as one stream', () => {
     const stats = tmp('stats.json');
     expect(tapaudit(['replay', DEMO, DEMO, '--stats', stats, '-q']).code).toBe(0);
