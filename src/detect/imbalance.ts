@@ -42,8 +42,10 @@ export const imbalanceSchema = z.strictObject({
   ftpPorts: portList([20, 21]),
   /** Heavy-hitter port counters per host (Space-Saving k). */
   portsPerHost: positiveInt(16),
-  /** Peers counted exactly up to this many per host (then reported as "N+"). */
-  maxPeersPerHost: nonNegativeInt(1024),
+  /** Peers counted exactly up to this many per host (then reported as "N+"): just above
+   * p2pMinPeers is all the cause needs; 1024 cost up to ~670 B per flow of heap on the
+   * churn bench (100k hosts x 1024 peer strings), 64 bounds it 16x lower. */
+  maxPeersPerHost: nonNegativeInt(64),
   /** Local hosts tracked at once (bounded LRU; evictions counted). */
   maxTrackedHosts: positiveInt(100_000),
 });
