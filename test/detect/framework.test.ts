@@ -218,3 +218,22 @@ describe('the real registry', () => {
     runner.flush(T0 + 2 * S);
   });
 });
+
+describe('boundedTable growth', () => {
+  it('grows past its first size keeping LRU order, and counts evictions only at maxEntries', async () => {
+    const { boundedTable } = await import('../../src/detect/framework.js');
+    const evictions: Record<string, number> = {};
+    const t = boundedTable<number, number>('t.grow', 10_000, evictions);
+    for (let i = 0; i < 10_000; i++) {
+      t.set(i, i);
+      if (i % 100 === 0) t.get(0); // keep key 0 recent
+    }
+    expect(t.size).toBe(10_000);
+    expect(evictions['t.grow']).toBe(0);
+    t.set(10_000, 1); // full: the least recently used (1, not 0) leaves
+    expect(evictions['t.grow']).toBe(1);
+    expect(t.has(0)).toBe(true);
+    expect(t.has(1)).toBe(false);
+    expect(t.size).toBe(10_000);
+  });
+});
