@@ -10,12 +10,12 @@
  * so allocating one record object per alert is fine.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import pino from 'pino';
 import { RULE_NAMES, SEVERITY_LOG_LEVELS } from '../detect/rules.js';
 import type { AlertInput } from '../detect/types.js';
 import { EXIT_OUTPUT, UserError } from '../util/errors.js';
 import { formatMicros } from '../util/time.js';
+import { openOutputFile } from './sink.js';
 
 export interface AlertLog {
   write(a: AlertInput): void;
@@ -63,20 +63,8 @@ export function alertRecord(a: AlertInput): Record<string, unknown> {
 export function openAlertLog(dest: string, options: { append?: boolean } = {}): AlertLog {
   const toStdout = dest === '-';
   if (!toStdout) {
-    try {
-      fs.mkdirSync(path.dirname(path.resolve(dest)), { recursive: true });
-      // A replay starts its files afresh (like --flows); a sensor appends to its log.
-      fs.closeSync(fs.openSync(dest, options.append ? 'a' : 'w'));
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      const why =
-        code === 'EACCES' || code === 'EPERM' ? 'permission denied'
-        : code === 'EISDIR' ? 'it is a directory'
-        : code === 'ENOTDIR' ? 'a parent is not a directory'
-        : code === 'EROFS' ? 'read-only file system'
-        : (code ?? String(e));
-      throw new UserError('E_OUTPUT', `cannot write the alert log ${dest}: ${why}; give a writable path with --alerts (or "-" for stdout)`, EXIT_OUTPUT);
-    }
+    // A replay starts its files afresh (like --flows); a sensor appends to its log.
+    fs.closeSync(openOutputFile(dest, options.append === true, 'alert log', 'give a writable path with --alerts (or "-" for stdout)'));
   }
   // sync:false: writes are buffered and handed to the OS in the background, so a burst of
   // alerts never blocks packet processing; flush()/close() wait for them.

@@ -28,8 +28,7 @@ export class TextSink {
     if (dest === '-') {
       this.fd = 1;
     } else {
-      checkWritable(dest);
-      this.fd = fs.openSync(dest, options.append ? 'a' : 'w');
+      this.fd = openOutputFile(dest, options.append === true, 'output');
     }
   }
 
@@ -78,26 +77,53 @@ export class TextSink {
       }
     }
     if (this.error) {
-      const why = this.error.code === 'ENOSPC' ? 'no space left on the device' : this.error.message;
-      throw new UserError('E_OUTPUT', `cannot write ${this.dest}: ${why}`, EXIT_OUTPUT);
+      throw new UserError('E_OUTPUT', `cannot write ${this.dest}: ${whyNotWritable(this.error)}`, EXIT_OUTPUT);
     }
   }
 }
 
-/** An output path that cannot be written is reported before any packet is read. */
+/** Why an output cannot be written, in words (errno codes mean little to an operator). */
+function whyNotWritable(e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case 'EACCES':
+    case 'EPERM': return 'permission denied';
+    case 'EISDIR': return 'it is a directory';
+    case 'ENOTDIR': return 'a parent is not a directory';
+    case 'EROFS': return 'read-only file system';
+    case 'ENOSPC': return 'no space left on the device';
+    default: return e.code ?? e.message;
+  }
+}
+
+/**
+ * Open an output file (parent folders created), replacing it or appending. Failing here,
+ * before any packet is read, is the point: one line naming the file and what to do.
+ * `what` names the output in the message ("alert log", "output").
+ */
+export function openOutputFile(dest: string, append: boolean, what: string, hint = 'check the path and its permissions'): number {
+  try {
+    fs.mkdirSync(path.dirname(path.resolve(dest)), { recursive: true });
+    return fs.openSync(dest, append ? 'a' : 'w');
+  } catch (err) {
+    throw new UserError('E_OUTPUT', `cannot write the ${what} ${dest}: ${whyNotWritable(err as NodeJS.ErrnoException)}; ${hint}`, EXIT_OUTPUT);
+  }
+}
+
+/**
+ * An output written only at the end (--stats) is checked before any packet is read,
+ * without creating it yet.
+ */
 export function checkWritable(dest: string): void {
-  const dir = path.dirname(path.resolve(dest));
   try {
     const st = fs.statSync(dest, { throwIfNoEntry: false });
-    if (st?.isDirectory()) throw new UserError('E_OUTPUT', `${dest} is a directory; give a file name for the output`, EXIT_OUTPUT);
+    if (st?.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     if (st) fs.accessSync(dest, fs.constants.W_OK);
     else {
+      const dir = path.dirname(path.resolve(dest));
       fs.mkdirSync(dir, { recursive: true });
       fs.accessSync(dir, fs.constants.W_OK);
     }
   } catch (err) {
-    if (err instanceof UserError) throw err;
-    const e = err as NodeJS.ErrnoException;
-    throw new UserError('E_OUTPUT', `cannot write ${dest}: ${e.code ?? e.message}; check the path and its permissions`, EXIT_OUTPUT);
+    throw new UserError('E_OUTPUT', `cannot write the output ${dest}: ${whyNotWritable(err as NodeJS.ErrnoException)}; check the path and its permissions`, EXIT_OUTPUT);
   }
 }
