@@ -134,18 +134,6 @@ export class Pipeline {
     return this.stats(warnings);
   }
 
-  /** Flush outputs without ending the run (periodic, SIGHUP). */
-  flushOutputs(): void {
-    this.flowSink?.flushSync();
-    void this.alertLog?.flush();
-  }
-
-  /** logrotate: reopen the files under their names. */
-  reopenOutputs(): void {
-    this.flowSink?.reopen();
-    this.alertLog?.reopen();
-  }
-
   stats(warnings: readonly SourceWarning[] = []): RunStats {
     const wall = Number(process.hrtime.bigint() - this.startedAt) / 1e9;
     const notFlowed: Record<string, number> = {};
@@ -172,10 +160,5 @@ export class Pipeline {
       packets_per_second: wall > 0 ? Math.round(this.packets / wall) : 0,
       warnings: warnings.map((w) => `${w.where}: ${w.message}`),
     };
-  }
-
-  /** The first output failure (disk full, ...), if any. */
-  outputError(): Error | null {
-    return this.flowSink?.error ?? null;
   }
 }

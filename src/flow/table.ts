@@ -341,12 +341,15 @@ export class FlowTable {
     return NO_SLOT;
   }
 
-  private isFromSrc(slot: number, p: DecodedPacket): boolean {
+  /** The flow's initiator has this address. */
+  private srcAddrIs(slot: number, a: Uint32Array): boolean {
     const o = slot * 4;
     const s = this.addrSrc;
-    const a = p.src;
-    return this.portSrc[slot] === p.srcPort &&
-      s[o] === a[0] && s[o + 1] === a[1] && s[o + 2] === a[2] && s[o + 3] === a[3];
+    return s[o] === a[0] && s[o + 1] === a[1] && s[o + 2] === a[2] && s[o + 3] === a[3];
+  }
+
+  private isFromSrc(slot: number, p: DecodedPacket): boolean {
+    return this.portSrc[slot] === p.srcPort && this.srcAddrIs(slot, p.src);
   }
 
   // ---- flow life ----------------------------------------------------------------------
@@ -387,7 +390,8 @@ export class FlowTable {
     this.cls[slot] = c;
     this.listAppend(c, slot);
 
-    const owner = this.index.get(h);
+    // peek: finding the hash's owner must not make that (unrelated) flow look recent.
+    const owner = this.index.peek(h);
     if (owner === undefined) {
       if (this.index.size + 1 >= this.indexMax) this.growIndex();
       this.index.set(h, slot);
@@ -586,12 +590,7 @@ export class FlowTable {
     const slot = this.lookup(h, p.innerSrc, p.innerSrcPort, p.innerDst, p.innerDstPort, p.innerProto, p);
     if (slot === NO_SLOT) return false;
     // The error goes back towards whoever sent the quoted packet.
-    const o = slot * 4;
-    const s = this.addrSrc;
-    const q = p.innerSrc;
-    const quotedFromSrc = this.portSrc[slot] === p.innerSrcPort &&
-      s[o] === q[0] && s[o + 1] === q[1] && s[o + 2] === q[2] && s[o + 3] === q[3];
-    const toServer = !quotedFromSrc;
+    const toServer = !(this.portSrc[slot] === p.innerSrcPort && this.srcAddrIs(slot, p.innerSrc));
     this.counters.flowPackets++;
     this.counters.icmpErrorsAttributed++;
     if (toServer) {
@@ -654,12 +653,7 @@ export class FlowTable {
   private addLaterFragment(p: DecodedPacket, now: number): number {
     const e = this.frags.get(this.fragHash(p));
     if (e === undefined || this.serial[e.slot] !== e.serial || this.proto[e.slot] !== p.proto) return R_FRAGMENT_WITHOUT_FIRST;
-    const slot = e.slot;
-    const o = slot * 4;
-    const s = this.addrSrc;
-    const a = p.src;
-    const fromSrc = s[o] === a[0] && s[o + 1] === a[1] && s[o + 2] === a[2] && s[o + 3] === a[3];
-    this.count(slot, p, fromSrc, now);
+    this.count(e.slot, p, this.srcAddrIs(e.slot, p.src), now);
     return R_OK;
   }
 
