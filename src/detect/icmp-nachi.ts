@@ -14,6 +14,7 @@
  */
 import { z } from 'zod';
 import { positiveInt, seconds } from '../config/fields.js';
+import { PendingReports } from './pending.js';
 import type { FlowRecord } from '../flow/record.js';
 import type { BoundedTable, Detector, DetectorContext, DetectorModule } from './types.js';
 
@@ -68,7 +69,6 @@ export const icmpNachiModule: DetectorModule<NachiConfig> = {
   create(config: NachiConfig, ctx: DetectorContext): Detector {
     const windowMicros = config.windowSeconds * 1e6;
     const sources: BoundedTable<string, SourceState> = ctx.table('sources', config.maxTrackedHosts);
-    const pending: string[] = [];
 
     function emit(ip: string, s: SourceState): void {
       s.pending = false;
@@ -95,13 +95,7 @@ export const icmpNachiModule: DetectorModule<NachiConfig> = {
       });
     }
 
-    function drain(): void {
-      for (const ip of pending) {
-        const s = sources.get(ip);
-        if (s !== undefined && s.pending) emit(ip, s);
-      }
-      pending.length = 0;
-    }
+    const pending = new PendingReports(sources, emit);
 
     return {
       onFlowEnd(flow: FlowRecord): void {
@@ -127,15 +121,14 @@ export const icmpNachiModule: DetectorModule<NachiConfig> = {
           if (s.sample.length < SAMPLE_SIZE) s.sample.push(flow.dstIp);
         }
         if (!s.alerted && !s.pending && s.hosts.size >= config.minHosts) {
-          s.pending = true;
-          pending.push(ip);
+          pending.add(ip, s);
         }
       },
       onTick(): void {
-        if (pending.length > 0) drain();
+        pending.drain();
       },
       flush(): void {
-        drain();
+        pending.drain();
       },
     };
   },

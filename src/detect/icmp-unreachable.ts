@@ -25,6 +25,7 @@
  */
 import { z } from 'zod';
 import { positiveInt, seconds } from '../config/fields.js';
+import { PendingReports } from './pending.js';
 import type { FlowRecord } from '../flow/record.js';
 import { transportName } from './human.js';
 import type { BoundedTable, Detector, DetectorContext, DetectorModule, Severity } from './types.js';
@@ -109,8 +110,6 @@ export const icmpUnreachableModule: DetectorModule<UnreachableConfig> = {
   create(config: UnreachableConfig, ctx: DetectorContext): Detector {
     const windowMicros = config.windowSeconds * 1e6;
     const hosts: BoundedTable<string, HostState> = ctx.table('hosts', config.maxTrackedHosts);
-    /** Culprits that crossed a threshold and wait for the next tick (fuller evidence). */
-    const pending: string[] = [];
 
     function fresh(now: number): HostState {
       return {
@@ -198,18 +197,11 @@ export const icmpUnreachableModule: DetectorModule<UnreachableConfig> = {
       if (sender !== '') addCapped(s.senders, sender, MAX_PEERS);
       if (receiver !== '') addCapped(s.receivers, receiver, MAX_PEERS);
       if (!s.alerted && !s.pending && triggered(s) !== 0) {
-        s.pending = true;
-        pending.push(culprit);
+        pending.add(culprit, s);
       }
     }
 
-    function drain(): void {
-      for (const ip of pending) {
-        const s = hosts.get(ip);
-        if (s !== undefined && s.pending) emit(ip, s);
-      }
-      pending.length = 0;
-    }
+    const pending = new PendingReports(hosts, emit);
 
     return {
       onFlowEnd(flow: FlowRecord): void {
@@ -240,10 +232,10 @@ export const icmpUnreachableModule: DetectorModule<UnreachableConfig> = {
         }
       },
       onTick(): void {
-        if (pending.length > 0) drain();
+        pending.drain();
       },
       flush(): void {
-        drain();
+        pending.drain();
       },
     };
   },
