@@ -160,6 +160,27 @@ export function createDetectorRunner(
     write(a);
   }
 
+  // Locality of the flow being handed out, worked out once per flow (from its address
+  // words, ~10 ns) however many detectors ask, instead of parsing the text each time
+  // (~100-180 ns a call; traffic.imbalance, scan, p2p and backdoor each ask per flow).
+  let current: FlowRecord | null = null;
+  let srcLocal = -1;
+  let dstLocal = -1;
+  function isLocal(ip: string): boolean {
+    const f = current;
+    if (f !== null) {
+      if (ip === f.srcIp) {
+        if (srcLocal < 0) srcLocal = local.matchWords(f.srcAddr, f.ipVersion) ? 1 : 0;
+        return srcLocal === 1;
+      }
+      if (ip === f.dstIp) {
+        if (dstLocal < 0) dstLocal = local.matchWords(f.dstAddr, f.ipVersion) ? 1 : 0;
+        return dstLocal === 1;
+      }
+    }
+    return local.matchText(ip);
+  }
+
   const detectors: Detector[] = [];
   const moduleIds: string[] = [];
   for (const m of modules) {
@@ -178,7 +199,7 @@ export function createDetectorRunner(
         }
         suppress(a);
       },
-      isLocal: (ip: string) => local.matchText(ip),
+      isLocal,
       table<K extends {}, V extends {}>(name: string, maxEntries: number): BoundedTable<K, V> {
         return boundedTable<K, V>(`${m.id}.${name}`, maxEntries, evictions);
       },
@@ -195,7 +216,11 @@ export function createDetectorRunner(
   return {
     moduleIds,
     onFlowEnd(flow: FlowRecord): void {
+      current = flow;
+      srcLocal = -1;
+      dstLocal = -1;
       for (let i = 0; i < detectors.length; i++) detectors[i]!.onFlowEnd(flow);
+      current = null;
     },
     onTick(nowMicros: number): void {
       if (nowMicros < nextTickMicros) return;

@@ -237,3 +237,35 @@ describe('boundedTable growth', () => {
     expect(t.size).toBe(10_000);
   });
 });
+
+describe('isLocal on the flow being handed out', () => {
+  it('answers from the flow address words and agrees with the text path, v4 and v6', async () => {
+    const { parseAddr } = await import('../../src/util/ip.js');
+    const seen: boolean[][] = [];
+    const probe: DetectorModule<Record<string, never>> = {
+      id: 'probe',
+      rules: ['scan.port'],
+      schema: z.strictObject({}),
+      create: (_c, ctx) => ({
+        onFlowEnd: (f) => {
+          seen.push([ctx.isLocal(f.srcIp), ctx.isLocal(f.dstIp), ctx.isLocal('192.168.1.1'), ctx.isLocal('8.8.8.8')]);
+        },
+      }),
+    };
+    const cfg = parseConfigText('localNetworks: ["10.0.0.0/8", "2001:db8::/32"]', 't.yaml', [probe as DetectorModule<unknown>]);
+    const runner = createDetectorRunner(cfg, () => {}, [probe as DetectorModule<unknown>]);
+    const f = new FlowRecord();
+    for (const [src, dst] of [['10.1.2.3', '8.8.4.4'], ['2001:db8::5', '2001:4860::8888'], ['203.0.113.9', '10.9.9.9']] as const) {
+      f.ipVersion = parseAddr(src, f.srcAddr);
+      parseAddr(dst, f.dstAddr);
+      f.srcIp = src;
+      f.dstIp = dst;
+      runner.onFlowEnd(f);
+    }
+    expect(seen).toEqual([
+      [true, false, false, false],
+      [true, false, false, false],
+      [false, true, false, false],
+    ]);
+  });
+});
