@@ -161,4 +161,31 @@ export class Pipeline {
       warnings: warnings.map((w) => `${w.where}: ${w.message}`),
     };
   }
+
+  /** Live, SIGHUP after logrotate moved the files: flow and alert logs start anew under their names. */
+  reopenOutputs(): void {
+    this.flowSink?.reopen();
+    this.alertLog?.reopen();
+  }
+
+  /** Live, on the stats timer: hand buffered flow records and alerts to the kernel, so a quiet sensor's logs are current. */
+  async flushOutputs(): Promise<void> {
+    this.flowSink?.flushSync();
+    await this.alertLog?.flush();
+  }
+
+  /**
+   * Live, between packets: move the packet clock to the host clock so idle flows expire
+   * and detector windows close when traffic stops (with a quiet capture the packet clock
+   * would otherwise stand still). Never moves the clock backwards.
+   */
+  advanceClock(nowMicros: number): void {
+    if (this.finished || !(nowMicros > this.table.clockMicros)) return;
+    this.table.clockMicros = nowMicros;
+    this.table.expireIdle(nowMicros);
+    if (nowMicros >= this.nextTickMicros) {
+      this.detectors.onTick(nowMicros);
+      this.nextTickMicros = nowMicros + 1e6;
+    }
+  }
 }

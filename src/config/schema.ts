@@ -69,6 +69,15 @@ export const outputsSchema = z.strictObject({
   flowsFormat: z.enum(['json', 'ipaudit']).default('json'),
   stats: outputPath,
   statsIntervalSeconds: seconds(60),
+  /**
+   * Live: serve Prometheus metrics (the stats line's numbers) on "host:port", e.g.
+   * "127.0.0.1:9900". null = off.
+   */
+  metricsListen: z
+    .string({ error: 'expected "host:port" or null' })
+    .regex(/^(?:\[[^\]]+\]|[^:]*):\d{1,5}$/, { error: 'expected "host:port", e.g. "127.0.0.1:9900", or null' })
+    .nullable()
+    .default(null),
 });
 export type OutputsConfig = z.output<typeof outputsSchema>;
 
