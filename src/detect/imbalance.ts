@@ -60,13 +60,18 @@ interface HostVolume {
   bytesOut: number;
   bytesIn: number;
   flows: number;
-  peers: Set<string>;
-  /** Space-Saving slots: key = role << 24 | proto << 16 | port. */
+  /** Distinct peers, at most maxPeersPerHost (64): a short array beats a Set per host here. */
+  peers: string[];
+  /**
+   * Space-Saving slots (at most portsPerHost): key = role << 24 | proto << 16 | port.
+   * Plain arrays that grow by push: most hosts use one or two slots, and four typed
+   * arrays per new host cost ~1.7 us of allocation per flow on the churn bench.
+   */
   nPorts: number;
-  portKey: Int32Array;
-  portOut: Float64Array;
-  portIn: Float64Array;
-  portFlows: Uint32Array;
+  portKey: number[];
+  portOut: number[];
+  portIn: number[];
+  portFlows: number[];
 }
 
 export interface PortShare {
@@ -95,8 +100,8 @@ export const imbalanceModule: DetectorModule<ImbalanceConfig> = {
       out: number, inb: number, start: number, end: number): void {
       let h = hosts.get(ip);
       if (h === undefined) {
-        h = { firstMicros: start, lastMicros: end, bytesOut: 0, bytesIn: 0, flows: 0, peers: new Set(), nPorts: 0,
-          portKey: new Int32Array(k), portOut: new Float64Array(k), portIn: new Float64Array(k), portFlows: new Uint32Array(k) };
+        h = { firstMicros: start, lastMicros: end, bytesOut: 0, bytesIn: 0, flows: 0, peers: [], nPorts: 0,
+          portKey: [], portOut: [], portIn: [], portFlows: [] };
         hosts.set(ip, h);
       }
       if (start < h.firstMicros) h.firstMicros = start;
@@ -104,14 +109,17 @@ export const imbalanceModule: DetectorModule<ImbalanceConfig> = {
       h.bytesOut += out;
       h.bytesIn += inb;
       h.flows++;
-      if (h.peers.size < config.maxPeersPerHost) h.peers.add(peer);
+      if (h.peers.length < config.maxPeersPerHost && !h.peers.includes(peer)) h.peers.push(peer);
       const key = (role << 24) | (proto << 16) | port;
       let slot = -1;
       for (let i = 0; i < h.nPorts; i++) if (h.portKey[i] === key) { slot = i; break; }
       if (slot < 0) {
         if (h.nPorts < k) {
           slot = h.nPorts++;
-          h.portKey[slot] = key;
+          h.portKey.push(key);
+          h.portOut.push(0);
+          h.portIn.push(0);
+          h.portFlows.push(0);
         } else {
           // Space-Saving: the smallest counter gives up its slot and the newcomer inherits
           // its count (an over-estimate bounded by the smallest count).
@@ -161,7 +169,7 @@ export const imbalanceModule: DetectorModule<ImbalanceConfig> = {
       if (mailBytes >= half) return { cause: 'mail-relay', hint: 'mail relay: possible spam', severity: 3 };
       if (ftpServer) return { cause: 'ftp-server', hint: 'FTP server: possible warez site', severity: 3 };
       if (webBytes >= half) return { cause: 'web-server', hint: 'web server: possible command execution, defacement or file serving', severity: 3 };
-      if (h.peers.size >= config.p2pMinPeers && highBytes >= half) {
+      if (h.peers.length >= config.p2pMinPeers && highBytes >= half) {
         return { cause: 'p2p-or-bot', hint: `many peers on high ports: P2P or bot workstation`, severity: 2 };
       }
       return { cause: 'unclassified', hint: 'cause not recognised from its ports', severity: 2 };
@@ -179,7 +187,7 @@ export const imbalanceModule: DetectorModule<ImbalanceConfig> = {
         const top = topPorts(h, outbound);
         const lead = top[0];
         const via = lead ? ` mostly ${lead.role === 'server' ? 'serving' : 'to'} ${lead.proto}/${lead.port}` : '';
-        const peers = h.peers.size >= config.maxPeersPerHost ? `${h.peers.size}+` : String(h.peers.size);
+        const peers = h.peers.length >= config.maxPeersPerHost ? `${h.peers.length}+` : String(h.peers.length);
         ctx.emit({
           ruleId: 'traffic.imbalance',
           severity: c.severity,
@@ -195,7 +203,7 @@ export const imbalanceModule: DetectorModule<ImbalanceConfig> = {
             bytes_in: h.bytesIn,
             ratio,
             flows: h.flows,
-            peers: h.peers.size,
+            peers: h.peers.length,
             top_ports: top,
             cause: c.cause,
             window_seconds: config.windowSeconds,
