@@ -149,6 +149,9 @@ export interface LiveSourceOptions {
   bufferBytes?: number;
 }
 
+/** cap objects whose open() failed: never collected (see the LiveSource constructor). */
+const FAILED_HANDLES: CapHandle[] = [];
+
 /** Largest frame cap copies: its snaplen is fixed at 65535. One byte more so "truncated" means it. */
 const FRAME_BUFFER_BYTES = 65536;
 
@@ -196,6 +199,12 @@ export class LiveSource implements PacketSource {
     try {
       linkName = this.cap.open(iface, bpf, options.bufferBytes ?? DEFAULT_BUFFER_BYTES, this.buffer);
     } catch (err) {
+      // A failed open() can leave cap's object holding an activated pcap handle without
+      // an initialised libuv poll handle; when V8 later collects the object, its destructor
+      // calls uv_poll_stop on that and libuv aborts the process (seen with a bad BPF
+      // filter: "uv_poll_stop: Assertion `!uv__is_closing(handle)' failed"). Keeping the
+      // object reachable means it is never destroyed; the process is about to exit anyway.
+      FAILED_HANDLES.push(this.cap);
       throw openError(iface, bpf, (err as Error).message);
     }
     this.linktypeName = linkName;

@@ -6,6 +6,8 @@
  */
 import { isUserError } from '../util/errors.js';
 import { alertsCommand } from './alerts.js';
+import { interfacesCommand } from './interfaces.js';
+import { liveCommand } from './live.js';
 import { replayCommand } from './replay.js';
 
 const VERSION = '0.1.0';
@@ -13,6 +15,8 @@ const VERSION = '0.1.0';
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
   replay: { run: replayCommand, summary: 'read pcap/pcapng files (plain or gzip) into flows and alerts' },
   alerts: { run: alertsCommand, summary: 'show an alert log one line per alert; -f follows it' },
+  live: { run: liveCommand, summary: 'capture on an interface (libpcap) as an always-on sensor' },
+  interfaces: { run: interfacesCommand, summary: 'list the interfaces live capture can use, with addresses' },
 };
 
 const USAGE = `tapaudit ${VERSION}: passive network sensor (flows, scans, backdoors, ICMP anomalies)
