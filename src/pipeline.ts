@@ -17,6 +17,7 @@ import { END_REASONS, type FlowRecord } from './flow/record.js';
 import { FlowTable } from './flow/table.js';
 import { openAlertLog, type AlertLog } from './output/alert-log.js';
 import { FLOW_FORMATTERS, type FlowsFormat } from './output/flow-format.js';
+import { IpfixExporter, type IpfixExporterOptions, type IpfixStats } from './output/ipfix.js';
 import { TextSink } from './output/sink.js';
 
 export interface PipelineOptions {
@@ -28,6 +29,8 @@ export interface PipelineOptions {
   alertsDest?: string | null;
   /** Append to existing output files (the live sensor) instead of replacing them (replay). */
   appendOutputs?: boolean;
+  /** Export every finished flow as IPFIX over UDP to this collector (src/output/ipfix.ts). */
+  ipfix?: IpfixExporterOptions | null;
   /** Also hand every flow / alert to these (tests, the live stats line). */
   onFlow?: (f: FlowRecord) => void;
   onAlert?: (a: AlertInput) => void;
@@ -52,6 +55,8 @@ export interface RunStats {
   last_packet: number | null;
   packets_per_second: number;
   warnings: string[];
+  /** Present when flows were exported as IPFIX. */
+  ipfix?: IpfixStats;
 }
 
 export class Pipeline {
@@ -68,6 +73,7 @@ export class Pipeline {
   private readonly startedAt = process.hrtime.bigint();
   private readonly flowSink: TextSink | null;
   private readonly alertLog: AlertLog | null;
+  private readonly ipfix: IpfixExporter | null;
   private finished = false;
 
   constructor(opts: PipelineOptions) {
@@ -90,6 +96,8 @@ export class Pipeline {
       const format = FLOW_FORMATTERS[opts.flowsFormat ?? 'json'];
       this.table.subscribe((f) => sink.write(format(f)));
     }
+    this.ipfix = opts.ipfix ? new IpfixExporter(opts.ipfix) : null;
+    if (this.ipfix) this.table.subscribe(this.ipfix.write);
     if (opts.onFlow) this.table.subscribe(opts.onFlow);
   }
 
@@ -130,6 +138,8 @@ export class Pipeline {
     const closing: Promise<void>[] = [];
     if (this.flowSink) closing.push(this.flowSink.close());
     if (this.alertLog) closing.push(this.alertLog.close());
+    // The exporter's close waits for every paced send to complete (never throws).
+    if (this.ipfix) closing.push(this.ipfix.close().then(() => {}));
     await Promise.all(closing);
     return this.stats(warnings);
   }
@@ -159,6 +169,7 @@ export class Pipeline {
       last_packet: Number.isFinite(this.lastTs) ? this.lastTs / 1e6 : null,
       packets_per_second: wall > 0 ? Math.round(this.packets / wall) : 0,
       warnings: warnings.map((w) => `${w.where}: ${w.message}`),
+      ...(this.ipfix ? { ipfix: this.ipfix.stats() } : {}),
     };
   }
 

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { openCaptureFiles } from '../capture/file-source.js';
 import { loadConfig } from '../config/index.js';
 import type { FlowsFormat } from '../output/flow-format.js';
+import { ipfixOptions } from '../output/ipfix.js';
 import { checkWritable } from '../output/sink.js';
 import { Pipeline, type RunStats } from '../pipeline.js';
 import { UserError } from '../util/errors.js';
@@ -22,6 +23,9 @@ Options:
   --flows F|-         write one flow record per line to F, or stdout with -
   --flows-format FMT  json (default, NDJSON with SPEC field names) or ipaudit (IPAudit's columns)
   --stats F|-         write the JSON run summary (packets, flows by end reason, ...) to F or stdout
+  --ipfix HOST:PORT   also export every flow as IPFIX (RFC 7011, biflows per RFC 5103) over UDP
+                      to a collector such as nfcapd; see docs/ipfix.md
+  --ipfix-domain N    IPFIX observation domain id (default 1)
   --max-flows N       flow table size (default 1000000); the least recently used flow leaves beyond it
   -q, --quiet         no summary or warnings on stderr
   -h, --help          this help
@@ -40,6 +44,8 @@ export async function replayCommand(argv: string[]): Promise<number> {
       flows: { type: 'string' },
       'flows-format': { type: 'string' },
       stats: { type: 'string' },
+      ipfix: { type: 'string' },
+      'ipfix-domain': { type: 'string' },
       'max-flows': { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
       help: { type: 'boolean', short: 'h' },
@@ -70,6 +76,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     flowsDest: values.flows ?? config.outputs.flows,
     flowsFormat,
     alertsDest: values.alerts ?? config.outputs.alerts,
+    ipfix: ipfixOptions('replay', config.outputs.ipfix, values.ipfix, values['ipfix-domain']),
   });
 
   // SIGTERM/SIGINT: stop reading, then finish normally: every flow in memory is emitted

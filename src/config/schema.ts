@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 import type { DetectorModule } from '../detect/types.js';
-import { cidrList, positiveInt, seconds } from './fields.js';
+import { parseIpfixTarget } from '../output/ipfix.js';
+import { cidrList, nonNegativeInt, positiveInt, seconds } from './fields.js';
 
 /**
  * Default local networks: RFC 1918 (IPv4 private), RFC 6598 is deliberately left out
@@ -62,6 +63,30 @@ const outputPath = z
   .nullable()
   .default(null);
 
+/** IPFIX export of finished flows (docs/ipfix.md); `--ipfix HOST:PORT` wins over `collector`. */
+export const ipfixOutputSchema = z.strictObject({
+  /** "host:port" of the collector (nfcapd, ...), e.g. "127.0.0.1:4739" or "[::1]:4739". */
+  collector: z.string({ error: 'expected "host:port", e.g. "127.0.0.1:4739"' }).refine(
+    (t) => {
+      try {
+        parseIpfixTarget(t);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { error: 'expected "host:port", e.g. "127.0.0.1:4739" or "[::1]:4739"' },
+  ),
+  /** RFC 7011 observation domain id in every message header. */
+  observationDomainId: nonNegativeInt(1).refine((n) => n <= 0xffffffff, { error: 'expected an integer 0..4294967295' }),
+  /** Templates are resent every this many messages and every this many seconds (RFC 7011 §8.4, UDP). */
+  templateRefreshMessages: positiveInt(20),
+  templateRefreshSeconds: seconds(600),
+  /** Send pacing (UDP has no flow control); 0 = as fast as the socket takes them. */
+  messagesPerSecond: nonNegativeInt(20_000),
+});
+export type IpfixOutputConfig = z.output<typeof ipfixOutputSchema>;
+
 /** Where things are written; the command-line flags (--alerts, --flows, ...) win. */
 export const outputsSchema = z.strictObject({
   alerts: outputPath,
@@ -69,6 +94,7 @@ export const outputsSchema = z.strictObject({
   flowsFormat: z.enum(['json', 'ipaudit']).default('json'),
   stats: outputPath,
   statsIntervalSeconds: seconds(60),
+  ipfix: ipfixOutputSchema.nullable().default(null),
   /**
    * Live: serve Prometheus metrics (the stats line's numbers) on "host:port", e.g.
    * "127.0.0.1:9900". null = off.
