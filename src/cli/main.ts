@@ -9,12 +9,14 @@ import { alertsCommand } from './alerts.js';
 import { interfacesCommand } from './interfaces.js';
 import { liveCommand } from './live.js';
 import { replayCommand } from './replay.js';
+import { reportCommand } from './report.js';
 
 const VERSION = '0.1.0';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
   replay: { run: replayCommand, summary: 'read pcap/pcapng files (plain or gzip) into flows and alerts' },
   alerts: { run: alertsCommand, summary: 'show an alert log one line per alert; -f follows it' },
+  report: { run: reportCommand, summary: 'IPAudit-style tables (and --html charts) over flow logs' },
   live: { run: liveCommand, summary: 'capture on an interface (libpcap) as an always-on sensor' },
   interfaces: { run: interfacesCommand, summary: 'list the interfaces live capture can use, with addresses' },
 };
