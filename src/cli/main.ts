@@ -10,6 +10,7 @@ import { interfacesCommand } from './interfaces.js';
 import { liveCommand } from './live.js';
 import { replayCommand } from './replay.js';
 import { reportCommand } from './report.js';
+import { searchCommand } from './search.js';
 
 const VERSION = '0.1.0';
 
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   replay: { run: replayCommand, summary: 'read pcap/pcapng files (plain or gzip) into flows and alerts' },
   alerts: { run: alertsCommand, summary: 'show an alert log one line per alert; -f follows it' },
   report: { run: reportCommand, summary: 'IPAudit-style tables (and --html charts) over flow logs' },
+  search: { run: searchCommand, summary: 'find flows by time/host/port/proto/size; --pivot IP maps who a host talked to' },
   live: { run: liveCommand, summary: 'capture on an interface (libpcap) as an always-on sensor' },
   interfaces: { run: interfacesCommand, summary: 'list the interfaces live capture can use, with addresses' },
 };

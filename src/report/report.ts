@@ -92,7 +92,7 @@ const OUT_BYTES = `CASE WHEN src_local AND NOT dst_local THEN bytes_ts WHEN dst_
 const IN_BYTES = `CASE WHEN src_local AND NOT dst_local THEN bytes_tc WHEN dst_local AND NOT src_local THEN bytes_ts ELSE 0 END`;
 
 /** Host is local: its address as a 128-bit number falls in one of the configured ranges. */
-const IS_LOCAL = (col: string) => `coalesce((SELECT true FROM ta_local WHERE ta_ip_num(${col}) BETWEEN lo AND hi LIMIT 1), false)`;
+export const IS_LOCAL = (col: string) => `coalesce((SELECT true FROM ta_local WHERE ta_ip_num(${col}) BETWEEN lo AND hi LIMIT 1), false)`;
 
 /** WHERE clause and parameters for the common filters (host, time); fixed SQL fragments only. */
 export function flowFilter(opts: { host?: string; fromMicros?: number; toMicros?: number }): { where: string; params: Record<string, DuckDBValue> } {
@@ -104,11 +104,11 @@ export function flowFilter(opts: { host?: string; fromMicros?: number; toMicros?
   }
   // A flow is in the window when it overlaps it, so a long flow that began before --from counts.
   if (opts.fromMicros !== undefined) {
-    conds.push('"end" >= make_timestamp($from_us)');
+    conds.push('"end" >= make_timestamp($from_us::BIGINT)');
     params.from_us = BigInt(opts.fromMicros);
   }
   if (opts.toMicros !== undefined) {
-    conds.push('start <= make_timestamp($to_us)');
+    conds.push('start <= make_timestamp($to_us::BIGINT)');
     params.to_us = BigInt(opts.toMicros);
   }
   return { where: conds.length ? `WHERE ${conds.join(' AND ')}` : '', params };
