@@ -7,8 +7,10 @@
  * collision check, and one object per flow cost ~255 B of heap against ~170 B for a slot
  * index into typed arrays. So:
  * - the `lru-cache` maps a 30-bit hash of the canonical 5-tuple (a V8 small integer, so
- *   neither key nor value is ever boxed) to a slot; it gives the capacity bound and the
- *   least-recently-used victim when the table is full;
+ *   neither key nor value is ever boxed) to a slot, with the capacity bound; the
+ *   least-recently-used victim when the table is full is the oldest head of the expiry
+ *   lists below, which already keep every flow in last-packet order (so lookups use
+ *   peek() and lru-cache does not reorder on every packet);
  * - every field of a flow lives in typed arrays indexed by slot (struct of arrays), grown
  *   by doubling up to `maxFlows`, so a flow costs no JS object at all;
  * - a hash collision (two live flows with one hash) is resolved by the tuple compare and a
@@ -331,7 +333,9 @@ export class FlowTable {
    * index holds h, so a miss in the index is a definite miss (one Map lookup per new flow).
    */
   private lookup(h: number, a: Uint32Array, portA: number, b: Uint32Array, portB: number, proto: number, p: DecodedPacket): number {
-    const slot = this.index.get(h);
+    // peek: recency is kept by the expiry lists (below), so lru-cache need not move the
+    // entry on every packet (its get() was ~10% of a mix-capture profile).
+    const slot = this.index.peek(h);
     if (slot === undefined) return NO_SLOT;
     if (this.sameTuple(slot, a, portA, b, portB, proto, p)) return slot;
     const more = this.collided.get(h);
@@ -488,11 +492,14 @@ export class FlowTable {
   }
 
   private evictLeastRecent(): void {
-    // lru-cache's least recently used entry is the flow whose last packet is oldest.
-    const h = this.index.rkeys().next().value;
-    if (h === undefined) return;
-    const slot = this.index.peek(h)!;
-    this.expire(slot, 'capacity');
+    // The least recently used flow is the one whose last packet is oldest: the oldest head
+    // of the expiry lists (each list is in last-packet order).
+    let victim = NO_SLOT;
+    for (let c = 0; c < CLASS_COUNT; c++) {
+      const s = this.head[c]!;
+      if (s !== NO_SLOT && (victim === NO_SLOT || this.lastUs[s]! < this.lastUs[victim]!)) victim = s;
+    }
+    if (victim !== NO_SLOT) this.expire(victim, 'capacity');
   }
 
   /** Emit a flow and free its slot. */
@@ -713,7 +720,7 @@ export class FlowTable {
     this.capacity = newCapacity;
   }
 
-  /** Double the index, keeping recency: entries are re-set from least to most recent. */
+  /** Double the index (entries re-set into a larger cache; recency lives in the expiry lists). */
   private growIndex(): void {
     const max = Math.min(this.indexMax * 2, this.options.maxFlows + 1);
     if (max <= this.indexMax) return;
