@@ -46,10 +46,11 @@ const TIME_FORMAT = '%Y-%m-%dT%H:%M:%S.%fZ';
 /**
  * `read_json` over the bound file list `$files`. ignore_errors: a torn last line (a log
  * being written, a crash) or a stray non-JSON line is skipped, not fatal, the way a
- * malformed packet is counted and not thrown in the sensor itself.
+ * malformed packet is counted and not thrown in the sensor itself. DuckDB turns such a
+ * line into a row of NULLs, hence the WHERE.
  */
-export const READ_FLOWS = `read_json($files, format = 'newline_delimited', columns = ${FLOW_COLUMNS},
-  timestampformat = '${TIME_FORMAT}', ignore_errors = true, union_by_name = false)`;
+export const READ_FLOWS = `(SELECT * FROM read_json($files, format = 'newline_delimited', columns = ${FLOW_COLUMNS},
+  timestampformat = '${TIME_FORMAT}', ignore_errors = true) WHERE src_ip IS NOT NULL AND dst_ip IS NOT NULL AND start IS NOT NULL) AS flows`;
 
 /**
  * Text address -> UHUGEINT, NULL when it is not an address. IPv6 text is expanded around
