@@ -110,6 +110,12 @@ interface FragEntry {
 }
 
 const INITIAL_SLOTS = 1 << 14;
+/**
+ * One options object for every index peek/set/delete: lru-cache 11 defaults the options
+ * argument to a fresh `{}` per call (and writes `status` into it), an allocation per
+ * packet otherwise.
+ */
+const INDEX_OPTS: { status?: undefined } = {};
 const NO_SLOT = -1;
 
 export interface FlowTableCounters {
@@ -335,7 +341,7 @@ export class FlowTable {
   private lookup(h: number, a: Uint32Array, portA: number, b: Uint32Array, portB: number, proto: number, p: DecodedPacket): number {
     // peek: recency is kept by the expiry lists (below), so lru-cache need not move the
     // entry on every packet (its get() was ~10% of a mix-capture profile).
-    const slot = this.index.peek(h);
+    const slot = this.index.peek(h, INDEX_OPTS);
     if (slot === undefined) return NO_SLOT;
     if (this.sameTuple(slot, a, portA, b, portB, proto, p)) return slot;
     const more = this.collided.get(h);
@@ -395,10 +401,10 @@ export class FlowTable {
     this.listAppend(c, slot);
 
     // peek: finding the hash's owner must not make that (unrelated) flow look recent.
-    const owner = this.index.peek(h);
+    const owner = this.index.peek(h, INDEX_OPTS);
     if (owner === undefined) {
       if (this.index.size + 1 >= this.indexMax) this.growIndex();
-      this.index.set(h, slot);
+      this.index.set(h, slot, INDEX_OPTS);
     } else {
       let more = this.collided.get(h);
       if (more === undefined) { more = []; this.collided.set(h, more); }
@@ -508,13 +514,13 @@ export class FlowTable {
     this.listRemove(slot);
     const h = this.hash[slot]!;
     const more = this.collided.get(h);
-    if (this.index.peek(h) === slot) {
+    if (this.index.peek(h, INDEX_OPTS) === slot) {
       if (more !== undefined) {
         // Promote a colliding flow to primary owner so the index keeps the invariant.
         const promoted = more.pop()!;
         if (more.length === 0) this.collided.delete(h);
         this.counters.hashCollisions--;
-        this.index.set(h, promoted);
+        this.index.set(h, promoted, INDEX_OPTS);
       } else {
         this.index.delete(h);
       }
