@@ -78,7 +78,7 @@ beforeAll(async () => {
 });
 afterAll(() => db?.close());
 
-const key = (r: { start: unknown; src_ip: unknown; src_port: unknown }) => `${r.start} ${r.src_ip} ${r.src_port}`;
+const key = (r: { start: unknown; src_ip: unknown; src_port: unknown } | Record<string, unknown>) => `${r.start} ${r.src_ip} ${r.src_port}`;
 const sorted = (fs_: Flow[]) => [...fs_].sort((a, b) => a.startMicros - b.startMicros || a.src_ip.localeCompare(b.src_ip) || a.src_port - b.src_port);
 
 describe('search filters', () => {
