@@ -70,13 +70,24 @@ export function openAlertLog(dest: string, options: { append?: boolean } = {}): 
   // alerts never blocks packet processing; flush()/close() wait for them.
   const stream = pino.destination({ dest: toStdout ? 1 : dest, sync: false, mkdir: true });
   let failure: Error | undefined;
+  // The reader of stdout went away (`| head`): pino's own EPIPE filter stops the stream,
+  // and later alerts are dropped quietly, as the flow sink does.
+  let readerGone = false;
   // With sync:false sonic-boom opens the file in the background; remember when it is open.
   let opened = toStdout;
   stream.once('ready', () => {
     opened = true;
   });
-  stream.on('error', (err: Error) => {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') {
+      readerGone = true;
+      return;
+    }
     failure ??= err;
+    // pino's sonic-boom 4 flushSync retries any other write error (ENOSPC, EIO) every
+    // 100 ms forever, and pino calls it at exit: close the failed log now so that neither
+    // a flush nor the exit hook spins on it. close() reports the failure.
+    stream.destroy();
   });
   const logger = pino(
     {
@@ -103,18 +114,22 @@ export function openAlertLog(dest: string, options: { append?: boolean } = {}): 
   async function flush(): Promise<void> {
     if (closed) return closed;
     await ready();
+    if (failure) throw new UserError('E_OUTPUT', `writing the alert log ${dest} failed: ${failure.message}`, EXIT_OUTPUT);
+    if (readerGone) return;
     // sonic-boom's flush(cb) calls back after the chunk in flight (16 KiB), not after all
     // buffered data (measured: 32 of 5000 records on disk). flushSync writes everything
     // that is buffered, in order, and is cheap at the rare points we flush (exit, SIGHUP,
     // tests); the async flush then waits for a write that was already in flight.
     stream.flushSync();
     await new Promise<void>((resolve, reject) => stream.flush((err) => (err ? reject(err) : resolve())));
-    if (failure) throw new UserError('E_OUTPUT', `writing the alert log ${dest} failed: ${failure.message}`, EXIT_OUTPUT);
+    const failed = failure as Error | undefined; // set by the 'error' handler meanwhile
+    if (failed) throw new UserError('E_OUTPUT', `writing the alert log ${dest} failed: ${failed.message}`, EXIT_OUTPUT);
   }
 
   return {
     write(a: AlertInput): void {
       if (closed) throw new Error('alert log already closed');
+      if (failure || readerGone) return; // reported by close() / dropped quietly (see above)
       logger[SEVERITY_LOG_LEVELS[a.severity] ?? 'warn'](alertRecord(a), a.message);
       count++;
     },
@@ -127,11 +142,14 @@ export function openAlertLog(dest: string, options: { append?: boolean } = {}): 
     close(): Promise<void> {
       closed ??= (async () => {
         await ready();
-        await new Promise<void>((resolve, reject) => {
-          stream.once('close', () => resolve());
-          stream.once('error', reject);
-          stream.end();
-        });
+        if (!failure && !readerGone) {
+          // An error while ending is recorded by the handler above (and the stream closed).
+          await new Promise<void>((resolve) => {
+            stream.once('close', () => resolve());
+            stream.once('error', () => resolve());
+            stream.end();
+          });
+        }
         if (failure) throw new UserError('E_OUTPUT', `writing the alert log ${dest} failed: ${failure.message}`, EXIT_OUTPUT);
       })();
       return closed;
