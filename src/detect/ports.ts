@@ -53,7 +53,14 @@ export const FIRST_UNPRIVILEGED_PORT = 1024;
 export const portListSchema = z.array(
   z.union([
     z.number().int().min(0).max(65535),
-    z.string().regex(/^\d{1,5}-\d{1,5}$/, 'a port range is written "low-high", e.g. "6881-6889"'),
+    z
+      .string()
+      .regex(/^\d{1,5}-\d{1,5}$/, 'a port range is written "low-high", e.g. "6881-6889"')
+      // "9-1" or "60000-70000" would otherwise match nothing or be cut silently.
+      .refine((r) => {
+        const [lo, hi] = r.split('-').map(Number) as [number, number];
+        return lo <= hi && hi <= 65535;
+      }, 'a port range is "low-high" with low <= high <= 65535, e.g. "6881-6889"'),
   ]),
 );
 export type PortList = z.infer<typeof portListSchema>;
