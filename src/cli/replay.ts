@@ -1,10 +1,9 @@
 /** `tapaudit replay FILE...`: argument parsing and the run; the work is in src/pipeline.ts. */
-import fs from 'node:fs';
 import { openCaptureFiles } from '../capture/file-source.js';
 import { loadConfig } from '../config/index.js';
 import type { FlowsFormat } from '../output/flow-format.js';
 import { ipfixOptions } from '../output/ipfix.js';
-import { checkWritable } from '../output/sink.js';
+import { checkWritable, TextSink } from '../output/sink.js';
 import { Pipeline, type RunStats } from '../pipeline.js';
 import { UserError } from '../util/errors.js';
 import { parseCommandArgs, positiveIntOption } from './args.js';
@@ -103,7 +102,12 @@ export async function replayCommand(argv: string[]): Promise<number> {
   if (statsDest) {
     const text = JSON.stringify(stats, null, 2) + '\n';
     if (statsDest === '-') process.stdout.write(text);
-    else fs.writeFileSync(statsDest, text);
+    else {
+      // Through a TextSink: a full disk is one line and exit 4, not an uncaught ENOSPC.
+      const sink = new TextSink(statsDest);
+      sink.write(text);
+      await sink.close();
+    }
   }
   if (!values.quiet) {
     for (const w of source.warnings) process.stderr.write(`tapaudit: warning: ${w.where}: ${w.message}\n`);
