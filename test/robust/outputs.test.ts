@@ -117,6 +117,15 @@ describe('a full disk', () => {
     expect(r.err).not.toMatch(STACK_LINE);
   });
 
+  it('--stats on a full disk: one line, exit 4', () => {
+    const dir = mountTmpfs('64k');
+    if (!dir) return;
+    fs.writeFileSync(path.join(dir, 'filler'), Buffer.alloc(64 * 1024));
+    const r = tapaudit(['replay', DEMO, '--stats', path.join(dir, 'stats.json'), '-q'], { timeoutMs: HANG_MS });
+    expect(r.code).toBe(4);
+    expect(r.err).toMatch(/^tapaudit: cannot write .*stats\.json: no space left on the device\n$/);
+  });
+
   it('both logs on a full disk, no -q: the error, and no "done" summary claiming success', () => {
     const dir = mountTmpfs('64k');
     if (!dir) return;
