@@ -5,22 +5,20 @@
  * for bugs).
  */
 import { isUserError } from '../util/errors.js';
-import { alertsCommand } from './alerts.js';
-import { interfacesCommand } from './interfaces.js';
-import { liveCommand } from './live.js';
-import { replayCommand } from './replay.js';
-import { reportCommand } from './report.js';
-import { searchCommand } from './search.js';
 
 const VERSION = '0.1.0';
 
-const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
-  replay: { run: replayCommand, summary: 'read pcap/pcapng files (plain or gzip) into flows and alerts' },
-  alerts: { run: alertsCommand, summary: 'show an alert log one line per alert; -f follows it' },
-  report: { run: reportCommand, summary: 'IPAudit-style tables (and --html charts) over flow logs' },
-  search: { run: searchCommand, summary: 'find flows by time/host/port/proto/size; --pivot IP maps who a host talked to' },
-  live: { run: liveCommand, summary: 'capture on an interface (libpcap) as an always-on sensor' },
-  interfaces: { run: interfacesCommand, summary: 'list the interfaces live capture can use, with addresses' },
+type Command = (argv: string[]) => Promise<number>;
+
+// Each command is loaded when it runs: report/search pull in DuckDB and live pulls in the
+// libpcap addon, which replay (and a SIGTERM that arrives early) should not wait for.
+const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  replay: { run: async (a) => (await import('./replay.js')).replayCommand(a), summary: 'read pcap/pcapng files (plain or gzip) into flows and alerts' },
+  alerts: { run: async (a) => (await import('./alerts.js')).alertsCommand(a), summary: 'show an alert log one line per alert; -f follows it' },
+  report: { run: async (a) => (await import('./report.js')).reportCommand(a), summary: 'IPAudit-style tables (and --html charts) over flow logs' },
+  search: { run: async (a) => (await import('./search.js')).searchCommand(a), summary: 'find flows by time/host/port/proto/size; --pivot IP maps who a host talked to' },
+  live: { run: async (a) => (await import('./live.js')).liveCommand(a), summary: 'capture on an interface (libpcap) as an always-on sensor' },
+  interfaces: { run: async (a) => (await import('./interfaces.js')).interfacesCommand(a), summary: 'list the interfaces live capture can use, with addresses' },
 };
 
 const USAGE = `tapaudit ${VERSION}: passive network sensor (flows, scans, backdoors, ICMP anomalies)

@@ -45,7 +45,7 @@ describe('defaults', () => {
     });
     expect(c.localNetworks).toEqual(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7']);
     expect(c.alerts.suppressSeconds).toBe(300);
-    expect(c.outputs).toEqual({ alerts: null, flows: null, flowsFormat: 'json', stats: null, statsIntervalSeconds: 60, metricsListen: null });
+    expect(c.outputs).toEqual({ alerts: null, flows: null, flowsFormat: 'json', stats: null, statsIntervalSeconds: 60, metricsListen: null, ipfix: null });
     expect(c.detectors.scan).toEqual({ portMinPorts: 15, windowSeconds: 300, enabled: true, allowSources: [] });
     expect(c.detectors.policy).toEqual({ serverZones: {}, enabled: true, allowSources: [] });
   });
