@@ -37,11 +37,22 @@ describe('SIGTERM mid-replay', () => {
     const child = tapauditChild(['replay', DEMO, flood, '--flows', out1.flows, '--alerts', out1.alerts, '--stats', out1.stats]);
     let err = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    // The flood takes ~9 s to replay here (~90k packets/s) after ~0.5 s of start-up and
-    // 0.1 s of demo: 2.5 s lands inside it. (Nothing reaches the output files earlier that
-    // could serve as a cue: the flood's flows are all still open, and the flow sink writes
-    // in 256 KiB batches.)
-    await new Promise((r) => setTimeout(r, 2500));
+    // Signal once the process has read ~20 MB (Linux /proc/PID/io rchar: start-up reads
+    // ~2.5 MB, the demo 0.5 MB, then the flood in 8 MiB chunks), i.e. a few chunks into
+    // the 61 MB flood whatever the machine's speed. (The output files give no cue: the
+    // flood's flows are all still open and the flow sink writes in 256 KiB batches.)
+    // Without /proc: after 2.5 s, which lands inside the flood at 90k-400k packets/s.
+    const t0 = Date.now();
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 20));
+      let rchar = -1;
+      try {
+        rchar = Number(/rchar: (\d+)/.exec(fs.readFileSync(`/proc/${child.pid}/io`, 'utf8'))?.[1] ?? -1);
+      } catch {
+        // not Linux, or already gone
+      }
+      if (rchar >= 20e6 || (rchar < 0 && Date.now() - t0 > 2500) || child.exitCode !== null) break;
+    }
     child.kill('SIGTERM');
     const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
     expect(code, err).toBe(0);
