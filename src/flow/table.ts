@@ -154,7 +154,9 @@ export class FlowTable {
   private readonly collided = new Map<number, number[]>();
   private readonly side = new Map<number, SideInfo>();
   // (src, dst, proto, IP id) hash -> flow of the first fragment, for later fragments.
-  private readonly frags = new LRUCache<number, FragEntry>({ max: 65_536 });
+  // Made at the first fragment: lru-cache allocates for `max` up front (5-14 ms), and
+  // most captures carry no fragments at all.
+  private frags: LRUCache<number, FragEntry> | null = null;
 
   // Slot storage (struct of arrays).
   private capacity = 0;
@@ -660,11 +662,12 @@ export class FlowTable {
   }
 
   private rememberFragment(p: DecodedPacket, slot: number): void {
+    this.frags ??= new LRUCache<number, FragEntry>({ max: 65_536 });
     this.frags.set(this.fragHash(p), { slot, serial: this.serial[slot]! });
   }
 
   private addLaterFragment(p: DecodedPacket, now: number): number {
-    const e = this.frags.get(this.fragHash(p));
+    const e = this.frags?.get(this.fragHash(p));
     if (e === undefined || this.serial[e.slot] !== e.serial || this.proto[e.slot] !== p.proto) return R_FRAGMENT_WITHOUT_FIRST;
     this.count(e.slot, p, this.srcAddrIs(e.slot, p.src), now);
     return R_OK;

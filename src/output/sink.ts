@@ -91,8 +91,23 @@ function whyNotWritable(e: NodeJS.ErrnoException): string {
     case 'ENOTDIR': return 'a parent is not a directory';
     case 'EROFS': return 'read-only file system';
     case 'ENOSPC': return 'no space left on the device';
+    case 'ENOENT': return 'its folder does not exist and cannot be created there';
     default: return e.code ?? e.message;
   }
+}
+
+/**
+ * Create the missing folders of `dir` one level at a time, top down. Node 20's
+ * mkdirSync({recursive: true}) spins forever where a parent exists but a child cannot be
+ * made there (e.g. under /proc); one level at a time, that is an ENOENT we can report.
+ */
+function makeParents(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) {
+    missing.push(d);
+    if (path.dirname(d) === d) break;
+  }
+  for (let i = missing.length - 1; i >= 0; i--) fs.mkdirSync(missing[i]!);
 }
 
 /**
@@ -102,7 +117,7 @@ function whyNotWritable(e: NodeJS.ErrnoException): string {
  */
 export function openOutputFile(dest: string, append: boolean, what: string, hint = 'check the path and its permissions'): number {
   try {
-    fs.mkdirSync(path.dirname(path.resolve(dest)), { recursive: true });
+    makeParents(path.dirname(path.resolve(dest)));
     return fs.openSync(dest, append ? 'a' : 'w');
   } catch (err) {
     throw new UserError('E_OUTPUT', `cannot write the ${what} ${dest}: ${whyNotWritable(err as NodeJS.ErrnoException)}; ${hint}`, EXIT_OUTPUT);
@@ -120,7 +135,7 @@ export function checkWritable(dest: string): void {
     if (st) fs.accessSync(dest, fs.constants.W_OK);
     else {
       const dir = path.dirname(path.resolve(dest));
-      fs.mkdirSync(dir, { recursive: true });
+      makeParents(dir);
       fs.accessSync(dir, fs.constants.W_OK);
     }
   } catch (err) {

@@ -91,6 +91,8 @@ describe('tapaudit replay', () => {
     ['not a capture', ['replay', path.join(REPO_ROOT, 'README.md')], 3, /README\.md/],
     ['missing config', ['replay', DEMO, '--config', 'nope.yaml'], 2, /nope\.yaml/],
     ['output is a directory', ['replay', DEMO, '--flows', os.tmpdir()], 4, /is a directory/],
+    // Node's recursive mkdir used to spin forever here (a parent exists, the child cannot be made).
+    ['output folder cannot be made', ['replay', DEMO, '--alerts', '/proc/1/nope/a.ndjson'], 4, /\/proc\/1\/nope\/a\.ndjson: its folder does not exist/],
   ];
   for (const [what, args, code, message] of mistakes) {
     it(`user mistake, ${what}: one line, exit ${code}, no stack trace`, () => {
