@@ -2,7 +2,7 @@
  * Truncation: a capture cut at any byte must end cleanly. Each cut prefix goes through
  * replayBytes (the same format check, parsers and chunk handling as a file) with small,
  * varying chunk sizes, so records also straddle chunk boundaries. Expected results come
- * from an independent walk of the record framing written here.
+ * from an independent walk of the record framing (test/helpers/framing.ts).
  *
  * - cut inside the file header (pcap: 24 bytes; pcapng: the first SHB): UserError;
  * - otherwise: exactly the packets whose record ends at or before the cut, identical to
@@ -14,50 +14,8 @@ import { expect, it } from 'vitest';
 import { replayBytes } from '../../src/capture/file-source.js';
 import { UserError } from '../../src/util/errors.js';
 import { capturePath, describeShared, manifest } from '../helpers/shared.js';
+import { frame, type Framing } from '../helpers/framing.js';
 import { collector, type Pkt } from './collect.js';
-
-interface Framing {
-  headerEnd: number;
-  /** Every offset where a record or block ends (the header end included). */
-  boundaries: Set<number>;
-  /** End offset of each packet record, in order. */
-  packetEnds: number[];
-}
-
-/** Independent framing walk: pcap record headers, or pcapng block lengths. */
-function frame(bytes: Buffer): Framing {
-  const boundaries = new Set<number>();
-  const packetEnds: number[] = [];
-  const magicBE = bytes.readUInt32BE(0);
-  if (magicBE === 0x0a0d0d0a) {
-    let le = true;
-    let pos = 0;
-    let headerEnd = -1;
-    while (pos + 12 <= bytes.length) {
-      const type0 = bytes.readUInt32LE(pos);
-      if (type0 === 0x0a0d0d0a) le = bytes.readUInt32LE(pos + 8) === 0x1a2b3c4d;
-      const type = le ? bytes.readUInt32LE(pos) : bytes.readUInt32BE(pos);
-      const len = le ? bytes.readUInt32LE(pos + 4) : bytes.readUInt32BE(pos + 4);
-      pos += len;
-      if (headerEnd < 0) headerEnd = pos;
-      boundaries.add(pos);
-      if (type === 2 || type === 3 || type === 6) packetEnds.push(pos);
-    }
-    expect(pos).toBe(bytes.length);
-    return { headerEnd, boundaries, packetEnds };
-  }
-  const le = bytes.readUInt32LE(0) === 0xa1b2c3d4 || bytes.readUInt32LE(0) === 0xa1b23c4d;
-  let pos = 24;
-  boundaries.add(pos);
-  while (pos + 16 <= bytes.length) {
-    const caplen = le ? bytes.readUInt32LE(pos + 8) : bytes.readUInt32BE(pos + 8);
-    pos += 16 + caplen;
-    boundaries.add(pos);
-    packetEnds.push(pos);
-  }
-  expect(pos).toBe(bytes.length);
-  return { headerEnd: 24, boundaries, packetEnds };
-}
 
 /**
  * Chunk sizes cycled over the cuts, smaller than records so they straddle chunks. Tiny

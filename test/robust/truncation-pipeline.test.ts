@@ -19,7 +19,7 @@ import { defaultConfig } from '../../src/config/index.js';
 import { pipelineCase } from '../../src/fuzz/check.js';
 import { Prng } from '../../src/gen/prng.js';
 import { capturePath, describeShared, manifest } from '../helpers/shared.js';
-import { frame } from './framing.js';
+import { frame } from '../helpers/framing.js';
 
 /** Files up to this size are cut at every offset. */
 const EVERY_OFFSET_BYTES = 300;
