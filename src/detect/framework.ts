@@ -200,8 +200,8 @@ export function createDetectorRunner(
         suppress(a);
       },
       isLocal,
-      table<K extends {}, V extends {}>(name: string, maxEntries: number): BoundedTable<K, V> {
-        return boundedTable<K, V>(`${m.id}.${name}`, maxEntries, evictions);
+      table<K extends {}, V extends {}>(name: string, maxEntries: number, onEvict?: (value: V, key: K) => void): BoundedTable<K, V> {
+        return boundedTable<K, V>(`${m.id}.${name}`, maxEntries, evictions, onEvict);
       },
     };
     // `section` holds the module's own keys plus enabled/allowSources; modules ignore those.
@@ -244,6 +244,7 @@ export function boundedTable<K extends {}, V extends {}>(
   statsName: string,
   maxEntries: number,
   evictions: Record<string, number>,
+  onEvict?: (value: V, key: K) => void,
 ): BoundedTable<K, V> {
   if (!Number.isInteger(maxEntries) || maxEntries < 1) {
     throw new Error(`table ${statsName}: maxEntries must be a positive integer, got ${maxEntries}`);
@@ -255,8 +256,11 @@ export function boundedTable<K extends {}, V extends {}>(
   const make = (max: number) =>
     new LRUCache<K, V>({
       max,
-      dispose: (_v, _k, reason) => {
-        if (reason === 'evict') evictions[statsName]!++;
+      dispose: (v, k, reason) => {
+        if (reason === 'evict') {
+          evictions[statsName]!++;
+          onEvict?.(v, k);
+        }
       },
     });
   let cap = Math.min(maxEntries, 4096);

@@ -69,9 +69,11 @@ export interface DetectorContext {
   isLocal(ip: string): boolean;
   /**
    * A bounded LRU table for per-host state. `name` appears in stats
-   * (`detector_evictions.<detectorId>.<name>`).
+   * (`detector_evictions.<detectorId>.<name>`). `onEvict` is called for each entry the
+   * bound pushes out (not for delete/clear), so a detector that keeps its per-host state
+   * in slab arrays indexed by the value can reuse the slot.
    */
-  table<K extends {}, V extends {}>(name: string, maxEntries: number): BoundedTable<K, V>;
+  table<K extends {}, V extends {}>(name: string, maxEntries: number, onEvict?: (value: V, key: K) => void): BoundedTable<K, V>;
 }
 
 export interface Detector {
