@@ -4,7 +4,7 @@
  * the distinct (host, port) pairs a source failed on. Both detectors keep their own
  * windows in their own bounded tables (ctx.table), so each module stays independent.
  */
-import type { FlowRecord } from '../flow/record.js';
+import type { FlowRecord, HostKey } from '../flow/record.js';
 import { FIRST_UNPRIVILEGED_PORT } from './ports.js';
 
 // Verdict bits of classifyAttempt(): a number, so the per-flow path allocates nothing.
@@ -126,45 +126,17 @@ export function classifyAttempt(flow: FlowRecord): number {
 /** A scan alert raised for a source: which one, and the size it reported. */
 export interface RaisedScan {
   kind: 'port' | 'address' | 'random';
-  host: string;
+  host: HostKey;
   portKey: number;
   reported: number;
 }
 
 /** One distinct (host, port) pair a source failed on, with its probe count. */
 export interface FailedPair {
-  host: string;
+  host: HostKey;
   portKey: number;
   lastMicros: number;
   probes: number;
-}
-
-/**
- * A source's first failed attempt, kept instead of a full SourceWindow until a second
- * distinct (host, port) arrives: a spoofed flood makes tens of thousands of one-attempt
- * sources, and no threshold can be crossed with one pair (every minimum is >= 2).
- * Measured on the 37,623-source StopDDoS SYN flood (heap after the run, scan + p2p + flood
- * enabled minus disabled): 155 MB with a full window per source, 17 MB with this (about
- * 230 bytes per source per module, LRU entry included).
- */
-export class FirstFailure {
-  probes = 1;
-  answered = 0;
-  constructor(
-    readonly host: string,
-    readonly portKey: number,
-    readonly srcPort: number,
-    readonly verdict: number,
-    readonly micros: number,
-  ) {}
-
-  /** The full window, with this attempt (and its repeats) replayed into it. */
-  upgrade(sourceIp: string, local: boolean, maxPairs: number): SourceWindow {
-    const w = new SourceWindow(sourceIp, local, this.micros);
-    for (let i = 0; i < this.probes; i++) w.addFailure(this.host, this.portKey, this.srcPort, this.verdict, this.micros, maxPairs);
-    w.answered = this.answered;
-    return w;
-  }
 }
 
 /** Misra-Gries heavy-hitter slots for the source port (k = 4: fixed arrays, no allocation). */
@@ -177,8 +149,8 @@ const SRC_PORT_SLOTS = 4;
  */
 export class SourceWindow {
   /** Insertion order = last-seen order (a repeat is moved to the end), so expiry pops from the head. */
-  readonly pairs = new Map<string, FailedPair>();
-  readonly portsPerHost = new Map<string, number>();
+  readonly pairs = new Map<number | string, FailedPair>();
+  readonly portsPerHost = new Map<HostKey, number>();
   readonly hostsPerPort = new Map<number, number>();
   readonly probesPerPort = new Map<number, number>();
   /** Pairs whose port is >= 1024 (P2P peers listen there; scanners aim at services). */
@@ -237,7 +209,7 @@ export class SourceWindow {
    * Count one failed attempt. Returns the pair when it is new in the window (the caller
    * then checks thresholds), otherwise undefined.
    */
-  addFailure(host: string, portKey: number, srcPort: number, verdict: number, micros: number, maxPairs: number): FailedPair | undefined {
+  addFailure(host: HostKey, portKey: number, srcPort: number, verdict: number, micros: number, maxPairs: number): FailedPair | undefined {
     this.touch(micros);
     this.failed++;
     if (verdict & RST_RECEIVED) this.rstReceived++;
@@ -266,6 +238,15 @@ export class SourceWindow {
     increment(this.hostsPerPort, portKey, 1);
     if (keyPort(portKey) >= FIRST_UNPRIVILEGED_PORT && portKey >>> 16 !== T_ECHO) this.highPortPairs++;
     return pair;
+  }
+
+  /** Insert a pair as the compact stage held it (CompactAttempts.upgrade), oldest first. */
+  restorePair(host: HostKey, portKey: number, probes: number, lastMicros: number): void {
+    this.pairs.set(pairKey(host, portKey), { host, portKey, lastMicros, probes });
+    increment(this.portsPerHost, host, 1);
+    increment(this.hostsPerPort, portKey, 1);
+    increment(this.probesPerPort, portKey, probes);
+    if (keyPort(portKey) >= FIRST_UNPRIVILEGED_PORT && portKey >>> 16 !== T_ECHO) this.highPortPairs++;
   }
 
   addAnswered(portKey: number, verdict: number, micros: number): void {
@@ -319,8 +300,12 @@ export class SourceWindow {
   }
 }
 
-export function pairKey(host: string, portKey: number): string {
-  return `${host}|${portKey}`;
+/**
+ * An IPv4 pair is one exact number (32-bit host x 2^18 + port key < 2^53): no string is
+ * built per attempt; an IPv6 pair keeps the text key.
+ */
+export function pairKey(host: HostKey, portKey: number): number | string {
+  return typeof host === 'number' ? (host >>> 0) * 262_144 + portKey : `${host}|${portKey}`;
 }
 
 function increment<K>(map: Map<K, number>, key: K, by: number): void {
@@ -335,4 +320,249 @@ function decrement<K>(map: Map<K, number>, key: K, by: number): void {
 /** The top `n` port keys by probe count: [portKey, probes] pairs. Alert time only. */
 export function topPorts(probesPerPort: Map<number, number>, n: number): [number, number][] {
   return [...probesPerPort.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, n);
+}
+
+/** compactAdd() results besides the index of a new pair. */
+export const COMPACT_REPEAT = -1;
+/** The pair is new and the compact stage cannot take it: upgrade to a SourceWindow first. */
+export const COMPACT_UPGRADE = -2;
+/** Pairs a source may hold before it needs a full SourceWindow (with default thresholds). */
+export const COMPACT_MAX_PAIRS = 24;
+/** Open ports kept (SourceWindow keeps 32; the compact stage the same). */
+const OPEN_PORTS = 32;
+
+/**
+ * The compact stage of a source's failed attempts, in slab arrays indexed by a slot
+ * number (the value of the source's entry in the detector's lru-cache table), kept until
+ * the source needs a full SourceWindow: a count would reach an alert threshold, or more
+ * than `pairsPerSlot` distinct pairs. Most sources fail a few times and never get there:
+ * on the churn bench 65,536 sources fail ~12 times each, and a SourceWindow (five Maps, an
+ * object per pair, string keys) per source cost ~3.6 us per flow in the scan detector and
+ * 4.6 us in p2p, most of it allocation and GC; this stage allocates nothing per flow.
+ * A spoofed flood's one-attempt sources cost one slot each (~550 B at 24 pairs).
+ *
+ * Same semantics as SourceWindow (upgrade() hands over an identical window): pairs are
+ * kept in last-seen order, a repeat moves its pair to the end, expiry drops old pairs from
+ * the front and resets the counters once the window is empty.
+ */
+export class CompactAttempts {
+  private slots = 0;
+  private readonly freeSlots: number[] = [];
+  private top = 0;
+  // Per slot.
+  private count = new Int32Array(0);
+  private first = new Float64Array(0);
+  private last = new Float64Array(0);
+  private failed = new Int32Array(0);
+  private answered = new Int32Array(0);
+  private rst = new Int32Array(0);
+  private unreach = new Int32Array(0);
+  private openCount = new Uint8Array(0);
+  private source: string[] = [];
+  // Per slot x pairsPerSlot.
+  private hosts: HostKey[] = [];
+  private ports = new Int32Array(0);
+  private pairLast = new Float64Array(0);
+  private probes = new Int32Array(0);
+  // Per slot x SRC_PORT_SLOTS / OPEN_PORTS.
+  private srcKeys = new Int32Array(0);
+  private srcCounts = new Int32Array(0);
+  private open = new Uint16Array(0);
+
+  constructor(readonly pairsPerSlot: number) {
+    if (!(pairsPerSlot >= 1)) throw new Error(`CompactAttempts: pairsPerSlot must be >= 1, got ${pairsPerSlot}`);
+  }
+
+  /** A slot for a new source, counters at zero. */
+  alloc(sourceIp: string, micros: number): number {
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      if (this.top === this.slots) this.grow();
+      slot = this.top++;
+    }
+    this.count[slot] = 0;
+    this.source[slot] = sourceIp;
+    this.reset(slot, micros);
+    this.last[slot] = micros;
+    return slot;
+  }
+
+  free(slot: number): void {
+    this.source[slot] = '';
+    const base = slot * this.pairsPerSlot;
+    for (let i = 0; i < this.count[slot]!; i++) this.hosts[base + i] = 0;
+    this.count[slot] = 0;
+    this.freeSlots.push(slot);
+  }
+
+  /** Slots in use (tests). */
+  get size(): number {
+    return this.top - this.freeSlots.length;
+  }
+
+  pairs(slot: number): number {
+    return this.count[slot]!;
+  }
+
+  /** SourceWindow.expire for a slot. */
+  expire(slot: number, nowMicros: number, windowMicros: number): void {
+    const cutoff = nowMicros - windowMicros;
+    const n = this.count[slot]!;
+    const base = slot * this.pairsPerSlot;
+    let drop = 0;
+    while (drop < n && this.pairLast[base + drop]! < cutoff) drop++;
+    if (drop > 0) this.removeFront(slot, drop);
+    if (this.count[slot] === 0 && this.last[slot]! < cutoff) this.reset(slot, nowMicros);
+  }
+
+  /** SourceWindow.addAnswered for a slot. */
+  addAnswered(slot: number, portKey: number, verdict: number, micros: number): void {
+    this.touch(slot, micros);
+    this.answered[slot]!++;
+    if (verdict & OPEN && this.openCount[slot]! < OPEN_PORTS) {
+      const port = keyPort(portKey);
+      const base = slot * OPEN_PORTS;
+      const n = this.openCount[slot]!;
+      for (let i = 0; i < n; i++) if (this.open[base + i] === port) return;
+      this.open[base + n] = port;
+      this.openCount[slot] = n + 1;
+    }
+  }
+
+  /**
+   * SourceWindow.addFailure for a slot, unless the pair is new and would bring its host to
+   * `portsOnHostLimit` ports or its port to `hostsOnPortLimit` hosts (alert thresholds: the
+   * full window raises them), or the slot is full: then nothing is counted and
+   * COMPACT_UPGRADE is returned. Otherwise COMPACT_REPEAT or the new pair's index.
+   */
+  add(
+    slot: number, host: HostKey, portKey: number, srcPort: number, verdict: number, micros: number,
+    portsOnHostLimit: number, hostsOnPortLimit: number,
+  ): number {
+    const n = this.count[slot]!;
+    const base = slot * this.pairsPerSlot;
+    let found = -1;
+    let sameHost = 0;
+    let samePort = 0;
+    for (let i = 0; i < n; i++) {
+      const h = this.hosts[base + i] === host;
+      const p = this.ports[base + i] === portKey;
+      if (h && p) { found = i; break; }
+      if (h) sameHost++;
+      if (p) samePort++;
+    }
+    if (found < 0 && (n === this.pairsPerSlot || sameHost + 1 >= portsOnHostLimit || samePort + 1 >= hostsOnPortLimit)) {
+      return COMPACT_UPGRADE;
+    }
+    this.touch(slot, micros);
+    this.failed[slot]!++;
+    if (verdict & RST_RECEIVED) this.rst[slot]!++;
+    if (verdict & ICMP_UNREACH) this.unreach[slot]!++;
+    if (portKey >>> 16 !== T_ECHO) this.countSrcPort(slot, srcPort);
+    if (found >= 0) {
+      const at = base + found;
+      this.probes[at]!++;
+      if (micros > this.pairLast[at]!) {
+        // Move to the end: keeps the front the oldest (as SourceWindow's Map order).
+        const probes = this.probes[at]!;
+        for (let i = found; i < n - 1; i++) this.copyPair(base + i + 1, base + i);
+        this.hosts[base + n - 1] = host;
+        this.ports[base + n - 1] = portKey;
+        this.pairLast[base + n - 1] = micros;
+        this.probes[base + n - 1] = probes;
+      }
+      return COMPACT_REPEAT;
+    }
+    this.hosts[base + n] = host;
+    this.ports[base + n] = portKey;
+    this.pairLast[base + n] = micros;
+    this.probes[base + n] = 1;
+    this.count[slot] = n + 1;
+    return n;
+  }
+
+  /** The full window with everything this slot holds; the slot stays allocated (free it). */
+  upgrade(slot: number, local: boolean): SourceWindow {
+    const w = new SourceWindow(this.source[slot]!, local, this.first[slot]!);
+    const base = slot * this.pairsPerSlot;
+    for (let i = 0; i < this.count[slot]!; i++) {
+      w.restorePair(this.hosts[base + i]!, this.ports[base + i]!, this.probes[base + i]!, this.pairLast[base + i]!);
+    }
+    w.firstMicros = this.first[slot]!;
+    w.lastMicros = this.last[slot]!;
+    w.failed = this.failed[slot]!;
+    w.answered = this.answered[slot]!;
+    w.rstReceived = this.rst[slot]!;
+    w.icmpUnreachReceived = this.unreach[slot]!;
+    for (let i = 0; i < this.openCount[slot]!; i++) w.openPorts.push(this.open[slot * OPEN_PORTS + i]!);
+    w.srcPortKeys.set(this.srcKeys.subarray(slot * SRC_PORT_SLOTS, (slot + 1) * SRC_PORT_SLOTS));
+    w.srcPortCounts.set(this.srcCounts.subarray(slot * SRC_PORT_SLOTS, (slot + 1) * SRC_PORT_SLOTS));
+    return w;
+  }
+
+  private reset(slot: number, micros: number): void {
+    this.first[slot] = micros;
+    this.failed[slot] = this.answered[slot] = this.rst[slot] = this.unreach[slot] = 0;
+    this.openCount[slot] = 0;
+    this.srcKeys.fill(-1, slot * SRC_PORT_SLOTS, (slot + 1) * SRC_PORT_SLOTS);
+    this.srcCounts.fill(0, slot * SRC_PORT_SLOTS, (slot + 1) * SRC_PORT_SLOTS);
+  }
+
+  private touch(slot: number, micros: number): void {
+    if (micros > this.last[slot]!) this.last[slot] = micros;
+    if (micros < this.first[slot]!) this.first[slot] = micros;
+  }
+
+  private countSrcPort(slot: number, port: number): void {
+    const o = slot * SRC_PORT_SLOTS;
+    const keys = this.srcKeys;
+    const counts = this.srcCounts;
+    let free = -1;
+    for (let i = o; i < o + SRC_PORT_SLOTS; i++) {
+      if (keys[i] === port) { counts[i]!++; return; }
+      if (counts[i] === 0 && free < 0) free = i;
+    }
+    if (free >= 0) { keys[free] = port; counts[free] = 1; return; }
+    for (let i = o; i < o + SRC_PORT_SLOTS; i++) if (--counts[i]! === 0) keys[i] = -1;
+  }
+
+  private copyPair(from: number, to: number): void {
+    this.hosts[to] = this.hosts[from]!;
+    this.ports[to] = this.ports[from]!;
+    this.pairLast[to] = this.pairLast[from]!;
+    this.probes[to] = this.probes[from]!;
+  }
+
+  private removeFront(slot: number, k: number): void {
+    const n = this.count[slot]!;
+    const base = slot * this.pairsPerSlot;
+    for (let i = k; i < n; i++) this.copyPair(base + i, base + i - k);
+    for (let i = n - k; i < n; i++) this.hosts[base + i] = 0;
+    this.count[slot] = n - k;
+  }
+
+  /** Slots double from 1,024 (the table that holds them is bounded, so these are too). */
+  private grow(): void {
+    const slots = Math.max(1024, this.slots * 2);
+    const p = this.pairsPerSlot;
+    const i32 = (a: Int32Array, per: number) => { const b = new Int32Array(slots * per); b.set(a); return b; };
+    const f64 = (a: Float64Array, per: number) => { const b = new Float64Array(slots * per); b.set(a); return b; };
+    this.count = i32(this.count, 1);
+    this.first = f64(this.first, 1);
+    this.last = f64(this.last, 1);
+    this.failed = i32(this.failed, 1);
+    this.answered = i32(this.answered, 1);
+    this.rst = i32(this.rst, 1);
+    this.unreach = i32(this.unreach, 1);
+    const oc = new Uint8Array(slots); oc.set(this.openCount); this.openCount = oc;
+    this.ports = i32(this.ports, p);
+    this.pairLast = f64(this.pairLast, p);
+    this.probes = i32(this.probes, p);
+    this.srcKeys = i32(this.srcKeys, SRC_PORT_SLOTS);
+    this.srcCounts = i32(this.srcCounts, SRC_PORT_SLOTS);
+    const op = new Uint16Array(slots * OPEN_PORTS); op.set(this.open); this.open = op;
+    for (let i = this.slots; i < slots; i++) this.source.push('');
+    for (let i = this.slots * p; i < slots * p; i++) this.hosts.push(0);
+    this.slots = slots;
+  }
 }

@@ -13,9 +13,9 @@
  *     (port scan); the scan detector leaves exactly this spread to this rule.
  */
 import { z } from 'zod';
-import type { FlowRecord } from '../flow/record.js';
+import { dstHostKey, hostKeyText, srcHostKey, type FlowRecord, type HostKey } from '../flow/record.js';
 import type { Detector, DetectorContext, DetectorModule } from './types.js';
-import { ANSWERED, FirstFailure, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, isReplyDirection, keyPort, portKeyOf, topPorts } from './attempts.js';
+import { ANSWERED, COMPACT_MAX_PAIRS, COMPACT_UPGRADE, CompactAttempts, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, isReplyDirection, keyPort, portKeyOf, topPorts } from './attempts.js';
 import { P2P_PORTS, REPLY_SRC_PORTS, p2pFamily, portListSchema, portTable } from './ports.js';
 
 export const p2pSchema = z.strictObject({
@@ -48,7 +48,7 @@ export type P2pConfig = z.infer<typeof p2pSchema>;
 class P2pState {
   readonly window: SourceWindow;
   /** Peer host -> last packet time, insertion order = last-seen order. */
-  readonly listedPeers = new Map<string, number>();
+  readonly listedPeers = new Map<HostKey, number>();
   readonly listedPorts = new Map<number, number>();
   raised = false;
   constructor(window: SourceWindow) {
@@ -67,12 +67,19 @@ export const p2pModule: DetectorModule<P2pConfig> = {
 
 class P2pDetector implements Detector {
   private readonly sources;
+  private readonly compact: CompactAttempts;
   private readonly windowMicros: number;
   private readonly listed: Uint8Array;
   private readonly replySrc: Uint8Array;
 
   constructor(private readonly config: P2pConfig, private readonly ctx: DetectorContext) {
-    this.sources = ctx.table<string, P2pState | FirstFailure>('sources', config.maxSources);
+    // A source's entry is its compact-stage slot (a number) or its full state.
+    this.sources = ctx.table<HostKey, P2pState | number>('sources', config.maxSources, (v) => {
+      if (typeof v === 'number') this.compact.free(v);
+    });
+    // The compact stage holds fewer pairs than the peer pattern needs, so it never has to
+    // check that pattern; listed-port contacts go straight to a full state.
+    this.compact = new CompactAttempts(Math.min(COMPACT_MAX_PAIRS, config.patternMinHosts - 1, config.patternMinPorts - 1));
     this.windowMicros = config.windowSeconds * 1e6;
     this.listed = portTable(config.ports);
     this.replySrc = portTable(config.replySrcPorts);
@@ -85,42 +92,45 @@ class P2pDetector implements Detector {
     if (verdict === 0) return;
     const onListedPort = portKey >>> 16 !== T_ECHO && this.listed[flow.dstPort] === 1;
     const micros = flow.startMicros;
-    const entry = this.sources.get(flow.srcIp);
-    let state = entry instanceof P2pState ? entry : undefined;
-    const seed = entry instanceof FirstFailure ? entry : undefined;
-    if (!state) {
-      // Only a failure or a listed-port contact starts tracking a host; a lone failure is
-      // kept as a small FirstFailure until a second distinct pair (attempts.ts).
+    const key = srcHostKey(flow);
+    const host = dstHostKey(flow);
+    const entry = this.sources.get(key);
+    let state: P2pState;
+    if (entry === undefined || typeof entry === 'number') {
+      // Only a failure or a listed-port contact starts tracking a host; failures are kept in
+      // the compact stage (attempts.ts CompactAttempts) until the pattern could be reached.
+      let slot = entry;
       if (!onListedPort) {
         if (verdict & ANSWERED) {
-          if (seed) seed.answered++;
+          if (slot !== undefined) this.compact.addAnswered(slot, portKey, verdict, micros);
           return;
         }
-        if (!seed || micros - seed.micros > this.windowMicros) {
-          this.sources.set(flow.srcIp, new FirstFailure(flow.dstIp, portKey, flow.srcPort, verdict, micros));
-          return;
+        if (slot === undefined) {
+          slot = this.compact.alloc(flow.srcIp, micros);
+          this.sources.set(key, slot);
+        } else {
+          this.compact.expire(slot, micros, this.windowMicros);
         }
-        if (seed.host === flow.dstIp && seed.portKey === portKey) {
-          seed.probes++;
-          return;
-        }
+        if (this.compact.add(slot, host, portKey, flow.srcPort, verdict, micros, Infinity, Infinity) !== COMPACT_UPGRADE) return;
       }
       const local = this.ctx.isLocal(flow.srcIp);
-      const max = this.config.maxPairsPerSource;
-      state = new P2pState(seed ? seed.upgrade(flow.srcIp, local, max) : new SourceWindow(flow.srcIp, local, micros));
-      this.sources.set(flow.srcIp, state);
+      state = new P2pState(slot !== undefined ? this.compact.upgrade(slot, local) : new SourceWindow(flow.srcIp, local, micros));
+      if (slot !== undefined) this.compact.free(slot);
+      this.sources.set(key, state);
+    } else {
+      state = entry;
     }
     const w = state.window;
     w.expire(micros, this.windowMicros);
     if (w.pairs.size === 0 && w.failed === 0 && w.answered === 0) state.raised = false;
     this.expireListed(state, micros);
     if (onListedPort) {
-      state.listedPeers.delete(flow.dstIp);
-      state.listedPeers.set(flow.dstIp, micros);
+      state.listedPeers.delete(host);
+      state.listedPeers.set(host, micros);
       state.listedPorts.set(flow.dstPort, (state.listedPorts.get(flow.dstPort) ?? 0) + 1);
     }
     if (verdict & ANSWERED) w.addAnswered(portKey, verdict, micros);
-    else w.addFailure(flow.dstIp, portKey, flow.srcPort, verdict, micros, this.config.maxPairsPerSource);
+    else w.addFailure(host, portKey, flow.srcPort, verdict, micros, this.config.maxPairsPerSource);
     if (state.raised) return;
     const c = this.config;
     if (state.listedPeers.size >= c.minPeers) {
@@ -155,7 +165,7 @@ class P2pDetector implements Detector {
     const sample: string[] = [];
     for (const pair of w.pairs.values()) {
       if (sample.length >= 10) break;
-      sample.push(`${pair.host}:${keyPort(pair.portKey)}`);
+      sample.push(`${hostKeyText(pair.host)}:${keyPort(pair.portKey)}`);
     }
     const attempts = w.failed + w.answered;
     const peers = reason === 'p2p-ports' ? state.listedPeers.size : w.portsPerHost.size;

@@ -15,11 +15,11 @@
  * skipped (skipPorts), like scan.zeek's skip lists: the p2p detector reports them.
  */
 import { z } from 'zod';
-import type { FlowRecord } from '../flow/record.js';
+import { dstHostKey, hostKeyText, srcHostKey, type FlowRecord, type HostKey } from '../flow/record.js';
 import type { RaisedScan } from './attempts.js';
 import type { AlertInput, Detector, DetectorContext, DetectorModule, Severity } from './types.js';
 import {
-  ANSWERED, FAILED, FirstFailure, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, isReplyDirection, keyLabel, keyPort,
+  ANSWERED, COMPACT_MAX_PAIRS, COMPACT_UPGRADE, CompactAttempts, FAILED, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, isReplyDirection, keyLabel, keyPort,
   keyTransport, portKeyOf, topPorts,
 } from './attempts.js';
 import { P2P_PORTS, REPLY_SRC_PORTS, portListSchema, portTable, wormHint } from './ports.js';
@@ -80,6 +80,7 @@ export const scanModule: DetectorModule<ScanConfig> = {
 
 class ScanDetector implements Detector {
   private readonly sources;
+  private readonly compact: CompactAttempts;
   private readonly windowMicros: number;
   private readonly skip: Uint8Array;
   private readonly redFlag: Uint8Array;
@@ -91,7 +92,13 @@ class ScanDetector implements Detector {
   private readonly active = new Map<string, SourceWindow>();
 
   constructor(private readonly config: ScanConfig, private readonly ctx: DetectorContext) {
-    this.sources = ctx.table<string, SourceWindow | FirstFailure>('sources', config.maxSources);
+    // A source's entry is its compact-stage slot (a number) or its full window.
+    this.sources = ctx.table<HostKey, SourceWindow | number>('sources', config.maxSources, (v) => {
+      if (typeof v === 'number') this.compact.free(v);
+    });
+    // The compact stage must not be able to cross the random thresholds (the others are
+    // checked by CompactAttempts.add): it holds fewer pairs than either needs.
+    this.compact = new CompactAttempts(Math.min(COMPACT_MAX_PAIRS, config.randomMinHosts - 1, config.randomMinPorts - 1));
     this.windowMicros = config.windowSeconds * 1e6;
     this.skip = portTable(config.skipPorts);
     this.redFlag = portTable(config.redFlagPorts);
@@ -105,36 +112,48 @@ class ScanDetector implements Detector {
     const verdict = classifyAttempt(flow);
     if (verdict === 0) return;
     const micros = flow.startMicros;
-    const entry = this.sources.get(flow.srcIp);
-    let state = entry instanceof SourceWindow ? entry : undefined;
-    const seed = entry instanceof FirstFailure ? entry : undefined;
-    if (state && state.raised.size > 0 && state.lastMicros < micros - this.windowMicros) {
-      // The previous activity ended before this flow: report its final size first.
-      this.reportFinal(state, micros);
-      this.active.delete(state.sourceIp);
-    }
-    if (verdict & ANSWERED) {
-      // Answers are evidence only ("replies seen", open ports); they never start a window.
-      if (state) state.addAnswered(portKey, verdict, micros);
-      else if (seed) seed.answered++;
-      return;
-    }
-    if (!(verdict & FAILED) || isGroupDestination(flow)) return;
-    if (!state) {
-      if (!seed || micros - seed.micros > this.windowMicros) {
-        this.sources.set(flow.srcIp, new FirstFailure(flow.dstIp, portKey, flow.srcPort, verdict, micros));
+    const key = srcHostKey(flow);
+    const entry = this.sources.get(key);
+    let state: SourceWindow;
+    if (entry === undefined || typeof entry === 'number') {
+      // No window yet, or the compact stage (attempts.ts CompactAttempts).
+      if (verdict & ANSWERED) {
+        // Answers are evidence only ("replies seen", open ports); they never start a window.
+        if (entry !== undefined) this.compact.addAnswered(entry, portKey, verdict, micros);
         return;
       }
-      if (seed.host === flow.dstIp && seed.portKey === portKey) {
-        seed.probes++;
-        return;
+      if (!(verdict & FAILED) || isGroupDestination(flow)) return;
+      const host = dstHostKey(flow);
+      let slot = entry;
+      if (slot === undefined) {
+        slot = this.compact.alloc(flow.srcIp, micros);
+        this.sources.set(key, slot);
+      } else {
+        this.compact.expire(slot, micros, this.windowMicros);
       }
-      state = seed.upgrade(flow.srcIp, this.ctx.isLocal(flow.srcIp), this.config.maxPairsPerSource);
-      this.sources.set(flow.srcIp, state);
+      const c = this.config;
+      const r = this.compact.add(slot, host, portKey, flow.srcPort, verdict, micros, c.portMinPorts,
+        this.ctx.isLocal(flow.srcIp) ? c.localAddressMinHosts : c.addressMinHosts);
+      if (r !== COMPACT_UPGRADE) return;
+      state = this.compact.upgrade(slot, this.ctx.isLocal(flow.srcIp));
+      this.compact.free(slot);
+      this.sources.set(key, state);
     } else {
+      state = entry;
+      if (state.raised.size > 0 && state.lastMicros < micros - this.windowMicros) {
+        // The previous activity ended before this flow: report its final size first.
+        this.reportFinal(state, micros);
+        this.active.delete(state.sourceIp);
+      }
+      if (verdict & ANSWERED) {
+        state.addAnswered(portKey, verdict, micros);
+        return;
+      }
+      if (!(verdict & FAILED) || isGroupDestination(flow)) return;
       state.expire(micros, this.windowMicros);
     }
-    const pair = state.addFailure(flow.dstIp, portKey, flow.srcPort, verdict, micros, this.config.maxPairsPerSource);
+    const host = dstHostKey(flow);
+    const pair = state.addFailure(host, portKey, flow.srcPort, verdict, micros, this.config.maxPairsPerSource);
     if (!pair) return;
     const c = this.config;
     // Thresholds are checked when a count grows past them ("=="), so each crossing is
@@ -188,7 +207,8 @@ class ScanDetector implements Detector {
     }
   }
 
-  private raisePort(state: SourceWindow, host: string, micros: number): void {
+  private raisePort(state: SourceWindow, host: HostKey, micros: number): void {
+    const hostText = hostKeyText(host);
     const ports: number[] = [];
     const sample: string[] = [];
     let failed = 0;
@@ -196,15 +216,15 @@ class ScanDetector implements Detector {
       if (pair.host !== host) continue;
       failed += pair.probes;
       if (ports.length < 64) ports.push(pair.portKey);
-      if (sample.length < 10) sample.push(`${host}:${keyPort(pair.portKey)}`);
+      if (sample.length < 10) sample.push(`${hostText}:${keyPort(pair.portKey)}`);
     }
     const nPorts = state.portsPerHost.get(host) ?? 0;
     this.noteRaised(state, 'port', host, 0, nPorts);
     const transport = keyTransport(ports[0] ?? 0);
     const open = state.openPorts.length;
     this.emit(state, 'port', micros, state.local ? 3 : 2,
-      `${state.sourceIp} probed ${atLeast(state)}${nPorts} ports on ${host} (${failed} failed, ${state.rstReceived} refused, ${open} open)`,
-      { destinationIp: host, transport, suppressKey: host, targets: 1, ports: nPorts, failed, sample });
+      `${state.sourceIp} probed ${atLeast(state)}${nPorts} ports on ${hostText} (${failed} failed, ${state.rstReceived} refused, ${open} open)`,
+      { destinationIp: hostText, transport, suppressKey: hostText, targets: 1, ports: nPorts, failed, sample });
   }
 
   private raiseAddress(state: SourceWindow, portKey: number, micros: number): void {
@@ -213,7 +233,7 @@ class ScanDetector implements Detector {
     for (const pair of state.pairs.values()) {
       if (pair.portKey !== portKey) continue;
       failed += pair.probes;
-      if (sample.length < 10) sample.push(portKey >>> 16 === T_ECHO ? pair.host : `${pair.host}:${keyPort(pair.portKey)}`);
+      if (sample.length < 10) sample.push(portKey >>> 16 === T_ECHO ? hostKeyText(pair.host) : `${hostKeyText(pair.host)}:${keyPort(pair.portKey)}`);
     }
     const hosts = state.hostsPerPort.get(portKey) ?? 0;
     this.noteRaised(state, 'address', '', portKey, hosts);
@@ -234,7 +254,7 @@ class ScanDetector implements Detector {
     const sample: string[] = [];
     for (const pair of state.pairs.values()) {
       if (sample.length >= 10) break;
-      sample.push(`${pair.host}:${keyPort(pair.portKey)}`);
+      sample.push(`${hostKeyText(pair.host)}:${keyPort(pair.portKey)}`);
     }
     const hosts = state.portsPerHost.size;
     const ports = state.hostsPerPort.size;
@@ -249,7 +269,7 @@ class ScanDetector implements Detector {
       { suppressKey: undefined, targets: hosts, ports, failed: state.failed, sample, wormHint: hints.length ? hints.join('; ') : undefined });
   }
 
-  private noteRaised(state: SourceWindow, kind: RaisedScan['kind'], host: string, portKey: number, reported: number): void {
+  private noteRaised(state: SourceWindow, kind: RaisedScan['kind'], host: HostKey, portKey: number, reported: number): void {
     const key = kind === 'port' ? `port:${host}` : kind === 'address' ? `address:${portKey}` : 'random';
     const r = state.raised.get(key);
     if (r) r.reported = reported;

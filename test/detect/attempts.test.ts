@@ -1,0 +1,137 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  ANSWERED, COMPACT_REPEAT, COMPACT_UPGRADE, CompactAttempts, FAILED, ICMP_UNREACH, OPEN, RST_RECEIVED, SourceWindow, T_ECHO, T_TCP, T_UDP,
+} from '../../src/detect/attempts.js';
+
+const WINDOW = 300e6;
+
+/** One finished flow as the detectors see it after classification. */
+interface Step {
+  answered: boolean;
+  host: number | string;
+  portKey: number;
+  srcPort: number;
+  verdict: number;
+  gap: number;
+}
+
+const step: fc.Arbitrary<Step> = fc.record({
+  answered: fc.boolean(),
+  // Few hosts and ports so pairs repeat; IPv4 keys and IPv6 text side by side.
+  host: fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constantFrom('2001:db8::1', '2001:db8::2')),
+  portKey: fc.oneof(
+    fc.integer({ min: 1, max: 6 }).map((p) => T_TCP * 65536 + p * 1000),
+    fc.integer({ min: 1, max: 3 }).map((p) => T_UDP * 65536 + p),
+    fc.constant(T_ECHO * 65536),
+  ),
+  srcPort: fc.constantFrom(40000, 40001, 40002, 50000, 50001, 50002),
+  verdict: fc.constantFrom(0, RST_RECEIVED, ICMP_UNREACH, OPEN),
+  // Mostly close together, sometimes past the window (expiry and reset), sometimes backwards.
+  gap: fc.oneof(fc.integer({ min: 0, max: 5e6 }), fc.constant(WINDOW + 1), fc.integer({ min: -2e6, max: 0 })),
+});
+
+/** Everything a SourceWindow exposes, in a comparable form (Map orders included). */
+function snapshot(w: SourceWindow) {
+  return {
+    pairs: [...w.pairs.entries()],
+    portsPerHost: [...w.portsPerHost.entries()].sort(),
+    hostsPerPort: [...w.hostsPerPort.entries()].sort(),
+    probesPerPort: [...w.probesPerPort.entries()].sort(),
+    highPortPairs: w.highPortPairs,
+    firstMicros: w.firstMicros,
+    lastMicros: w.lastMicros,
+    failed: w.failed,
+    answered: w.answered,
+    rstReceived: w.rstReceived,
+    icmpUnreachReceived: w.icmpUnreachReceived,
+    openPorts: [...w.openPorts],
+    srcPortKeys: [...w.srcPortKeys],
+    srcPortCounts: [...w.srcPortCounts],
+  };
+}
+
+describe('CompactAttempts', () => {
+  it('upgrade() hands over exactly the window a SourceWindow fed the same flows would hold', () => {
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 60 }), (steps) => {
+        const compact = new CompactAttempts(64);
+        // Other slots in use around it, so slot arithmetic is exercised.
+        const before = compact.alloc('198.51.100.1', 0);
+        const slot = compact.alloc('192.0.2.1', 1e6);
+        compact.alloc('198.51.100.2', 0);
+        const w = new SourceWindow('192.0.2.1', false, 1e6);
+        let t = 1e6;
+        for (const s of steps) {
+          t += s.gap;
+          if (s.answered) {
+            compact.addAnswered(slot, s.portKey, ANSWERED | s.verdict, t);
+            w.addAnswered(s.portKey, ANSWERED | s.verdict, t);
+            continue;
+          }
+          compact.expire(slot, t, WINDOW);
+          w.expire(t, WINDOW);
+          const r = compact.add(slot, s.host, s.portKey, s.srcPort, FAILED | s.verdict, t, Infinity, Infinity);
+          const pair = w.addFailure(s.host, s.portKey, s.srcPort, FAILED | s.verdict, t, 4096);
+          expect(r === COMPACT_REPEAT).toBe(pair === undefined);
+          expect(compact.pairs(slot)).toBe(w.pairs.size);
+        }
+        expect(snapshot(compact.upgrade(slot, false))).toEqual(snapshot(w));
+        expect(compact.pairs(before)).toBe(0);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('asks for an upgrade, counting nothing, when a new pair would reach a threshold or the slot is full', () => {
+    const c = new CompactAttempts(4);
+    const slot = c.alloc('192.0.2.1', 0);
+    // Three ports on host 7: the fourth would make 4 ports on one host (limit 4).
+    for (let p = 1; p <= 3; p++) expect(c.add(slot, 7, p, 40000, FAILED, p, 4, 100)).toBe(p - 1);
+    expect(c.add(slot, 7, 4, 40000, FAILED, 4, 4, 100)).toBe(COMPACT_UPGRADE);
+    // A repeat is always taken.
+    expect(c.add(slot, 7, 2, 40000, FAILED, 5, 4, 100)).toBe(COMPACT_REPEAT);
+    // Port 1 on a second host: 2 hosts on port 1 reaches the hosts-on-port limit of 2.
+    expect(c.add(slot, 8, 1, 40000, FAILED, 6, 100, 2)).toBe(COMPACT_UPGRADE);
+    expect(c.add(slot, 8, 9, 40000, FAILED, 6, 100, 100)).toBe(3);
+    // Full (4 pairs): any new pair needs the full window.
+    expect(c.add(slot, 9, 9, 40000, FAILED, 7, 100, 100)).toBe(COMPACT_UPGRADE);
+    const w = c.upgrade(slot, true);
+    expect(w.failed).toBe(5);
+    expect(w.pairs.size).toBe(4);
+    expect(w.local).toBe(true);
+    expect(w.portsPerHost.get(7)).toBe(3);
+  });
+
+  it('reuses freed slots and starts them empty', () => {
+    const c = new CompactAttempts(8);
+    const a = c.alloc('192.0.2.1', 0);
+    c.add(a, 1, 80, 40000, FAILED | RST_RECEIVED, 1, 100, 100);
+    c.addAnswered(a, 443, ANSWERED | OPEN, 2);
+    c.free(a);
+    const b = c.alloc('192.0.2.9', 10);
+    expect(b).toBe(a);
+    expect(c.size).toBe(1);
+    const w = c.upgrade(b, false);
+    expect(w.sourceIp).toBe('192.0.2.9');
+    expect(w.pairs.size).toBe(0);
+    expect(w.failed + w.answered + w.rstReceived).toBe(0);
+    expect(w.openPorts).toEqual([]);
+    expect(w.firstMicros).toBe(10);
+  });
+
+  it('grows past its first 1,024 slots without losing any', () => {
+    const c = new CompactAttempts(2);
+    const slots: number[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const s = c.alloc(`10.0.${i >> 8}.${i & 255}`, i);
+      c.add(s, i, 80, 40000, FAILED, i, 100, 100);
+      slots.push(s);
+    }
+    for (let i = 0; i < 3000; i += 499) {
+      const w = c.upgrade(slots[i]!, false);
+      expect(w.sourceIp).toBe(`10.0.${i >> 8}.${i & 255}`);
+      expect([...w.pairs.values()].map((p) => p.host)).toEqual([i]);
+    }
+  });
+});
