@@ -11,6 +11,9 @@ export type EndReason = (typeof END_REASONS)[number];
 export const CONN_STATES = ['S0', 'REJ', 'S1', 'SF', 'RSTO', 'RSTR', 'SH', 'SHR', 'OTH'] as const;
 export type ConnState = (typeof CONN_STATES)[number];
 
+/** The vlans of every untagged flow (no array per record). */
+export const NO_VLANS: readonly number[] = Object.freeze([]);
+
 export class FlowRecord {
   startMicros = 0;
   endMicros = 0;
@@ -41,8 +44,8 @@ export class FlowRecord {
   tcpFlagsToClient = 0;
   state: ConnState = 'OTH';
   endReason: EndReason = 'idle';
-  /** VLAN ids outer first; empty when untagged. */
-  vlans: number[] = [];
+  /** VLAN ids outer first; empty when untagged (one shared empty array: never mutate). */
+  vlans: readonly number[] = NO_VLANS;
   /** ICMP flows: type/code of the first packet from src; -1 otherwise. */
   icmpType = -1;
   icmpCode = -1;

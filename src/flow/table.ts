@@ -36,7 +36,7 @@ import {
 } from '../decode/packet.js';
 import { R_FRAGMENT_WITHOUT_FIRST, R_OK } from '../decode/reasons.js';
 import { formatAddr } from '../util/ip.js';
-import { FlowRecord, type EndReason, type FlowSubscriber } from './record.js';
+import { FlowRecord, NO_VLANS, type EndReason, type FlowSubscriber } from './record.js';
 import {
   connState,
   H_FIN_ORIG,
@@ -515,7 +515,8 @@ export class FlowTable {
     this.emit(slot, reason);
     this.listRemove(slot);
     const h = this.hash[slot]!;
-    const more = this.collided.get(h);
+    // No Map lookup per expired flow when nothing collides (the usual case).
+    const more = this.counters.hashCollisions > 0 ? this.collided.get(h) : undefined;
     if (this.index.peek(h, INDEX_OPTS) === slot) {
       if (more !== undefined) {
         // Promote a colliding flow to primary owner so the index keeps the invariant.
@@ -574,7 +575,7 @@ export class FlowTable {
     r.state = connState(this.history[slot]!, proto);
     r.endReason = reason;
     const vc = this.vlanCount[slot]!;
-    r.vlans = vc === 0 ? [] : vc === 1 ? [this.vlanOuter[slot]!] : [this.vlanOuter[slot]!, this.vlanInner[slot]!];
+    r.vlans = vc === 0 ? NO_VLANS : vc === 1 ? [this.vlanOuter[slot]!] : [this.vlanOuter[slot]!, this.vlanInner[slot]!];
     const isIcmp = proto === PROTO_ICMP || proto === PROTO_ICMP6;
     r.icmpType = isIcmp ? this.icmpType[slot]! : -1;
     r.icmpCode = isIcmp ? this.icmpCode[slot]! : -1;
