@@ -6,15 +6,19 @@
  * prototypes on this machine): string keys ran 2-3x slower than a numeric hash key with a
  * collision check, and one object per flow cost ~255 B of heap against ~170 B for a slot
  * index into typed arrays. So:
- * - the `lru-cache` maps a 30-bit hash of the canonical 5-tuple (a V8 small integer, so
- *   neither key nor value is ever boxed) to a slot, with the capacity bound; the
- *   least-recently-used victim when the table is full is the oldest head of the expiry
- *   lists below, which already keep every flow in last-packet order (so lookups use
- *   peek() and lru-cache does not reorder on every packet);
+ * - a 30-bit hash of the canonical 5-tuple finds the flow's slot in an open-addressing
+ *   index written here (linear probing over an Int32Array of slots, backward-shift
+ *   deletion, load <= 1/2). This is the per-packet path, so it is hand-written: it was an
+ *   lru-cache (peek per packet, set and delete per flow), and lru-cache's per-call
+ *   overhead (options destructuring, diagnostics-channel checks, stale checks) was ~1.0 s
+ *   of a 2.2 s churn replay without detectors (4M peeks + 1M sets + 1M deletes, ~125-250
+ *   ns each) and ~0.25 s of the mix replay; the probe loop is ~20 ns. The LRU order is the
+ *   expiry lists below, which keep every flow in last-packet order: the capacity victim
+ *   is the oldest of their heads. lru-cache keeps the per-host detector tables and the
+ *   fragment table, which are not per packet;
  * - every field of a flow lives in typed arrays indexed by slot (struct of arrays), grown
  *   by doubling up to `maxFlows`, so a flow costs no JS object at all;
- * - a hash collision (two live flows with one hash) is resolved by the tuple compare and a
- *   small side map of the rarer flow's slots, see `lookup`;
+ * - two live flows with one hash are told apart by the tuple compare in the probe loop;
  * - expiry is not a timer per flow: each timeout class (embryonic TCP, established TCP,
  *   UDP, ICMP, other, closed) keeps an intrusive list ordered by last packet time, so the
  *   sweep only looks at list heads (undici's coarse timer idea; YAF keeps per-timeout
@@ -94,6 +98,7 @@ const B_CLOSED_BY_RST = 1;
 const B_FIRST_TALKER_DST = 2;
 const B_LAST_TALKER_DST = 4;
 const B_HAS_SIDE = 8; // an entry in `side` (ICMP error details)
+const B_SHARED_HASH = 16; // another live flow had this hash first (counters.hashCollisions)
 
 /** Rare per-flow details kept off the typed arrays: only flows that met ICMP errors. */
 interface SideInfo {
@@ -110,12 +115,6 @@ interface FragEntry {
 }
 
 const INITIAL_SLOTS = 1 << 14;
-/**
- * One options object for every index peek/set/delete: lru-cache 11 defaults the options
- * argument to a fresh `{}` per call (and writes `status` into it), an allocation per
- * packet otherwise.
- */
-const INDEX_OPTS: { status?: undefined } = {};
 const NO_SLOT = -1;
 
 export interface FlowTableCounters {
@@ -125,7 +124,7 @@ export interface FlowTableCounters {
   flowsByReason: Record<EndReason, number>;
   /** ICMP errors attributed to the flow they answer. */
   icmpErrorsAttributed: number;
-  /** Live flows that share a hash with another live flow (kept in the side map). */
+  /** Live flows beyond the first with their 30-bit hash (sum over hashes of n - 1). */
   hashCollisions: number;
 }
 
@@ -147,11 +146,10 @@ export class FlowTable {
     hashCollisions: 0,
   };
 
-  // hash -> slot for the primary owner of each hash.
-  private index: LRUCache<number, number>;
-  private indexMax: number;
-  // hash -> further slots with the same hash (collisions; rare).
-  private readonly collided = new Map<number, number[]>();
+  // Open-addressing index: bucket -> slot (NO_SLOT when empty), power-of-two size.
+  private buckets = new Int32Array(0);
+  private bucketMask = 0;
+  private live = 0;
   private readonly side = new Map<number, SideInfo>();
   // (src, dst, proto, IP id) hash -> flow of the first fragment, for later fragments.
   // Made at the first fragment: lru-cache allocates for `max` up front (5-14 ms), and
@@ -210,11 +208,7 @@ export class FlowTable {
     this.timeoutMicros[C_OTHER] = o.otherIdleSeconds * 1e6;
     this.timeoutMicros[C_CLOSED] = o.closedGraceSeconds * 1e6;
     this.activeMicros = o.activeSeconds * 1e6;
-    // lru-cache allocates its arrays for `max` up front (215 ms for 1M entries here), so
-    // the index starts small and doubles like the slot arrays (see growIndex). Its max is
-    // one above what we keep: we evict ourselves before inserting, lru-cache never does.
-    this.indexMax = Math.min(o.maxFlows + 1, INITIAL_SLOTS);
-    this.index = new LRUCache<number, number>({ max: this.indexMax });
+    this.growBuckets(INITIAL_SLOTS * 2);
     this.grow(Math.min(o.maxFlows + 1, INITIAL_SLOTS));
     if (onFlowEnd) this.subscribers.push(onFlowEnd);
   }
@@ -226,7 +220,7 @@ export class FlowTable {
 
   /** Live flows. */
   get size(): number {
-    return this.index.size + this.counters.hashCollisions;
+    return this.live;
   }
 
   /**
@@ -336,21 +330,15 @@ export class FlowTable {
       d[o] === a[0] && d[o + 1] === a[1] && d[o + 2] === a[2] && d[o + 3] === a[3];
   }
 
-  /**
-   * Find the flow of a tuple. Invariant: `collided` holds slots for hash h only while the
-   * index holds h, so a miss in the index is a definite miss (one Map lookup per new flow).
-   */
+  /** Find the flow of a tuple: probe from the hash's bucket to the first empty one. */
   private lookup(h: number, a: Uint32Array, portA: number, b: Uint32Array, portB: number, proto: number, p: DecodedPacket): number {
-    // peek: recency is kept by the expiry lists (below), so lru-cache need not move the
-    // entry on every packet (its get() was ~10% of a mix-capture profile).
-    const slot = this.index.peek(h, INDEX_OPTS);
-    if (slot === undefined) return NO_SLOT;
-    if (this.sameTuple(slot, a, portA, b, portB, proto, p)) return slot;
-    const more = this.collided.get(h);
-    if (more !== undefined) {
-      for (const s of more) if (this.sameTuple(s, a, portA, b, portB, proto, p)) return s;
+    const buckets = this.buckets;
+    const mask = this.bucketMask;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const s = buckets[i]!;
+      if (s === NO_SLOT) return NO_SLOT;
+      if (this.hash[s] === h && this.sameTuple(s, a, portA, b, portB, proto, p)) return s;
     }
-    return NO_SLOT;
   }
 
   /** The flow's initiator has this address. */
@@ -367,7 +355,7 @@ export class FlowTable {
   // ---- flow life ----------------------------------------------------------------------
 
   private create(h: number, p: DecodedPacket, now: number): number {
-    if (this.index.size + this.counters.hashCollisions >= this.options.maxFlows) this.evictLeastRecent();
+    if (this.live >= this.options.maxFlows) this.evictLeastRecent();
     const slot = this.allocSlot();
     this.hash[slot] = h;
     this.serial[slot] = ++this.serialCounter;
@@ -402,17 +390,7 @@ export class FlowTable {
     this.cls[slot] = c;
     this.listAppend(c, slot);
 
-    // peek: finding the hash's owner must not make that (unrelated) flow look recent.
-    const owner = this.index.peek(h, INDEX_OPTS);
-    if (owner === undefined) {
-      if (this.index.size + 1 >= this.indexMax) this.growIndex();
-      this.index.set(h, slot, INDEX_OPTS);
-    } else {
-      let more = this.collided.get(h);
-      if (more === undefined) { more = []; this.collided.set(h, more); }
-      more.push(slot);
-      this.counters.hashCollisions++;
-    }
+    this.indexInsert(slot, h);
     return slot;
   }
 
@@ -514,27 +492,7 @@ export class FlowTable {
   private expire(slot: number, reason: EndReason): void {
     this.emit(slot, reason);
     this.listRemove(slot);
-    const h = this.hash[slot]!;
-    // No Map lookup per expired flow when nothing collides (the usual case).
-    const more = this.counters.hashCollisions > 0 ? this.collided.get(h) : undefined;
-    if (this.index.peek(h, INDEX_OPTS) === slot) {
-      if (more !== undefined) {
-        // Promote a colliding flow to primary owner so the index keeps the invariant.
-        const promoted = more.pop()!;
-        if (more.length === 0) this.collided.delete(h);
-        this.counters.hashCollisions--;
-        this.index.set(h, promoted, INDEX_OPTS);
-      } else {
-        this.index.delete(h);
-      }
-    } else if (more !== undefined) {
-      const i = more.indexOf(slot);
-      if (i >= 0) {
-        more.splice(i, 1);
-        this.counters.hashCollisions--;
-        if (more.length === 0) this.collided.delete(h);
-      }
-    }
+    this.indexRemove(slot);
     if (this.bits[slot]! & B_HAS_SIDE) this.side.delete(slot);
     this.bits[slot] = 0;
     this.serial[slot] = 0;
@@ -730,14 +688,76 @@ export class FlowTable {
     this.capacity = newCapacity;
   }
 
-  /** Double the index (entries re-set into a larger cache; recency lives in the expiry lists). */
-  private growIndex(): void {
-    const max = Math.min(this.indexMax * 2, this.options.maxFlows + 1);
-    if (max <= this.indexMax) return;
-    const bigger = new LRUCache<number, number>({ max });
-    for (const [h, slot] of this.index.rentries()) bigger.set(h, slot);
-    this.index = bigger;
-    this.indexMax = max;
+  // ---- index ----------------------------------------------------------------------------
+
+  /** Put a new flow's slot in the first empty bucket of its probe run. */
+  private indexInsert(slot: number, h: number): void {
+    if ((this.live + 1) * 2 > this.buckets.length) this.growBuckets(this.buckets.length * 2);
+    const buckets = this.buckets;
+    const mask = this.bucketMask;
+    let i = h & mask;
+    let sameHash = false;
+    for (; buckets[i] !== NO_SLOT; i = (i + 1) & mask) if (this.hash[buckets[i]!] === h) sameHash = true;
+    buckets[i] = slot;
+    this.live++;
+    if (sameHash) {
+      this.bits[slot] |= B_SHARED_HASH;
+      this.counters.hashCollisions++;
+    }
+  }
+
+  /**
+   * Take a slot out of the index with backward-shift deletion (no tombstones: later
+   * entries of the probe run move up into the gap when their home bucket allows).
+   */
+  private indexRemove(slot: number): void {
+    const buckets = this.buckets;
+    const mask = this.bucketMask;
+    const h = this.hash[slot]!;
+    let i = h & mask;
+    while (buckets[i] !== slot) i = (i + 1) & mask;
+    if (this.bits[slot]! & B_SHARED_HASH) {
+      this.counters.hashCollisions--;
+    } else if (this.counters.hashCollisions > 0) {
+      // The first flow of its hash leaves: another with the same hash (if any) takes over.
+      for (let j = (h & mask); buckets[j] !== NO_SLOT; j = (j + 1) & mask) {
+        const other = buckets[j]!;
+        if (other !== slot && this.hash[other] === h && this.bits[other]! & B_SHARED_HASH) {
+          this.bits[other] &= ~B_SHARED_HASH;
+          this.counters.hashCollisions--;
+          break;
+        }
+      }
+    }
+    this.live--;
+    for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
+      const s = buckets[j]!;
+      if (s === NO_SLOT) break;
+      const home = this.hash[s]! & mask;
+      // Move s into the gap at i unless its home lies cyclically in (i, j].
+      const homeInGapToJ = i <= j ? home > i && home <= j : home > i || home <= j;
+      if (!homeInGapToJ) {
+        buckets[i] = s;
+        i = j;
+      }
+    }
+    buckets[i] = NO_SLOT;
+  }
+
+  /** Rehash into `size` buckets (a power of two). */
+  private growBuckets(size: number): void {
+    const old = this.buckets;
+    const buckets = new Int32Array(size).fill(NO_SLOT);
+    const mask = size - 1;
+    for (let k = 0; k < old.length; k++) {
+      const s = old[k]!;
+      if (s === NO_SLOT) continue;
+      let i = this.hash[s]! & mask;
+      while (buckets[i] !== NO_SLOT) i = (i + 1) & mask;
+      buckets[i] = s;
+    }
+    this.buckets = buckets;
+    this.bucketMask = mask;
   }
 
   private listAppend(c: number, slot: number): void {

@@ -294,6 +294,52 @@ describe('fragments, VLANs, collisions and accounting', () => {
     expect(flows.filter((f) => f.srcIp === ip(j)).map((f) => [f.pktsToServer, f.pktsToClient])).toEqual([[1, 1], [1, 1]]);
   });
 
+  it('the open-addressing index gives the same records when every hash collides into 8 values', () => {
+    // Random traffic through two tables: one with the real hash, one whose hash is forced
+    // into 8 values, so probe runs are long, wrap around the bucket array and see
+    // backward-shift deletions in every position. Records must be identical.
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    const pk: Pkt[] = [];
+    for (let k = 0; k < 30000; k++) {
+      const a = `10.0.${rnd(8)}.${rnd(200)}`, b = `192.0.2.${rnd(30)}`;
+      const sp = 1024 + rnd(16), dp = [53, 80, 443][rnd(3)]!;
+      const flags = [S, S | A, A, F | A, R, P | A][rnd(6)]!;
+      const proto = rnd(4) === 0 ? PROTO_UDP : undefined;
+      pk.push(rnd(2) === 0 ? { t: k * 0.01, src: a, sport: sp, dst: b, dport: dp, flags, proto } : { t: k * 0.01, src: b, sport: dp, dst: a, dport: sp, flags, proto });
+    }
+    const records = (forced: boolean) => {
+      const out: string[] = [];
+      const table = new FlowTable({ maxFlows: 3000 }, (f) => out.push(JSON.stringify({ ...f, srcAddr: [...f.srcAddr], dstAddr: [...f.dstAddr] })));
+      const t = table as unknown as { tupleHash: (...a: unknown[]) => number; size: number };
+      if (forced) {
+        const real = t.tupleHash.bind(table);
+        // 8 hash values whose home buckets are the last 8 of the array (whatever its
+        // size), so every probe run wraps around to bucket 0.
+        t.tupleHash = (...args: unknown[]) => 0x3fffffff - (real(...args) & 7);
+      }
+      const p = new DecodedPacket();
+      let maxLive = 0;
+      for (const x of pk) {
+        fill(p, { proto: PROTO_TCP, ...x, proto: x.proto ?? PROTO_TCP });
+        table.add(p);
+        maxLive = Math.max(maxLive, table.size);
+      }
+      const collisions = table.counters.hashCollisions;
+      const live = table.size;
+      table.expireAll('shutdown');
+      return { out, collisions, live, maxLive, after: table.counters.hashCollisions };
+    };
+    const plain = records(false);
+    const forced = records(true);
+    expect(forced.maxLive).toBeGreaterThan(500);
+    expect(forced.out).toEqual(plain.out);
+    // All live flows but the first of each of the 8 hashes count as collisions.
+    expect(forced.collisions).toBe(forced.live - Math.min(8, forced.live));
+    expect(forced.after).toBe(0);
+    expect(plain.after).toBe(0);
+  });
+
   it('every packet added is counted in exactly one record (random traffic)', () => {
     let seed = 42;
     const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
