@@ -32,3 +32,12 @@ export function formatMicros(micros: number): string {
   const frac = Math.floor(micros - second * 1e6);
   return `${prefix}${String(frac).padStart(6, '0')}Z`;
 }
+
+/**
+ * The cached "YYYY-MM-DDTHH:MM:SS." of a second (what formatMicros puts before the six
+ * fraction digits), or null where Date cannot hold it. For writers that keep their own
+ * byte form of it (the flow writers).
+ */
+export function secondPrefix(second: number): string | null {
+  return prefixOf(second);
+}
