@@ -7,34 +7,24 @@
  * detectors once per packet-time second. Everything else happens per flow or at the end.
  */
 import type { PacketHandler, PacketSource, SourceWarning } from './capture/source.js';
-import type { Config } from './config/schema.js';
 import { decode } from './decode/decode.js';
 import { DecodedPacket } from './decode/packet.js';
 import { NOT_FLOWED_REASONS, REASON_COUNT, R_OK } from './decode/reasons.js';
-import { createDetectorRunner, type DetectorRunner } from './detect/framework.js';
+import type { DetectorRunnerStats } from './detect/framework.js';
 import type { AlertInput } from './detect/types.js';
+import { FlowEndStage, type FlowEndOptions, type FlowEndStats } from './flow-end.js';
 import { END_REASONS, type FlowRecord } from './flow/record.js';
 import { FlowTable } from './flow/table.js';
-import { openAlertLog, type AlertLog } from './output/alert-log.js';
-import { FLOW_FORMATTERS, type FlowsFormat } from './output/flow-format.js';
-import { IpfixExporter, type IpfixExporterOptions, type IpfixStats } from './output/ipfix.js';
-import { TextSink } from './output/sink.js';
+import type { IpfixStats } from './output/ipfix.js';
+import { FlowOffload } from './offload.js';
 
-export interface PipelineOptions {
-  config: Config;
-  /** Flow records: a path or '-' for stdout; none when absent. */
-  flowsDest?: string | null;
-  flowsFormat?: FlowsFormat;
-  /** Alert log: a path or '-' for stdout; none when absent. */
-  alertsDest?: string | null;
-  /** Append to existing output files (the live sensor) instead of replacing them (replay). */
-  appendOutputs?: boolean;
-  /** Export every finished flow as IPFIX over UDP to this collector (src/output/ipfix.ts). */
-  ipfix?: IpfixExporterOptions | null;
-  /** Also hand every flow / alert to these (tests, the live stats line). */
+export interface PipelineOptions extends FlowEndOptions {
+  /** Also hand every flow / alert to these (tests). Only with the in-thread flow-end stage. */
   onFlow?: (f: FlowRecord) => void;
   onAlert?: (a: AlertInput) => void;
 }
+
+const NO_DETECTOR_STATS: DetectorRunnerStats = { alerts: {}, detector_evictions: {}, suppressed: 0, allowlisted: 0 };
 
 /** The `--stats` summary (SPEC §5): fixed keys first, then extras. */
 export interface RunStats {
@@ -61,7 +51,9 @@ export interface RunStats {
 
 export class Pipeline {
   readonly table: FlowTable;
-  readonly detectors: DetectorRunner;
+  /** The flow-end stage on this thread (new Pipeline) or in a worker (Pipeline.open). */
+  private readonly stage: FlowEndStage | null;
+  private offload: FlowOffload | null = null;
   private readonly packet = new DecodedPacket();
   private readonly notFlowed = new Float64Array(REASON_COUNT);
   packets = 0;
@@ -71,34 +63,39 @@ export class Pipeline {
   private lastTs = -Infinity;
   private nextTickMicros = -Infinity;
   private readonly startedAt = process.hrtime.bigint();
-  private readonly flowSink: TextSink | null;
-  private readonly alertLog: AlertLog | null;
-  private readonly ipfix: IpfixExporter | null;
   private finished = false;
+  private endStats: FlowEndStats | null = null;
 
-  constructor(opts: PipelineOptions) {
-    const config = opts.config;
-    // Outputs are opened first: an unwritable path fails before any packet is read.
-    const append = { append: opts.appendOutputs === true };
-    this.flowSink = opts.flowsDest ? new TextSink(opts.flowsDest, append) : null;
-    this.alertLog = opts.alertsDest ? openAlertLog(opts.alertsDest, append) : null;
-    const alertLog = this.alertLog;
-    const onAlert = opts.onAlert;
-    this.detectors = createDetectorRunner(config, (a) => {
-      alertLog?.write(a);
-      onAlert?.(a);
-    });
-    this.table = new FlowTable(config.flows);
-    const detectors = this.detectors;
-    this.table.subscribe((f) => detectors.onFlowEnd(f));
-    if (this.flowSink) {
-      const sink = this.flowSink;
-      const format = FLOW_FORMATTERS[opts.flowsFormat ?? 'json'];
-      this.table.subscribe((f) => sink.write(format(f)));
+  /**
+   * Everything on this thread. Outputs are opened first: an unwritable path fails before
+   * any packet is read.
+   */
+  constructor(opts: PipelineOptions, offloaded = false) {
+    this.table = new FlowTable(opts.config.flows);
+    if (offloaded) {
+      this.stage = null;
+      return;
     }
-    this.ipfix = opts.ipfix ? new IpfixExporter(opts.ipfix) : null;
-    if (this.ipfix) this.table.subscribe(this.ipfix.write);
-    if (opts.onFlow) this.table.subscribe(opts.onFlow);
+    this.stage = new FlowEndStage(opts, { onFlow: opts.onFlow, onAlert: opts.onAlert });
+    this.table.subscribe(this.stage.onFlow);
+  }
+
+  /**
+   * The flow-end stage (detectors and every output) in a worker thread (src/offload.ts),
+   * the packet work on this one: what the CLI runs. Resolves once the worker has opened
+   * the outputs, so an unwritable path still fails before any packet is read.
+   */
+  static async open(opts: FlowEndOptions): Promise<Pipeline> {
+    const p = new Pipeline(opts, true);
+    p.offload = await FlowOffload.start(opts);
+    p.table.textAddresses = false;
+    p.table.subscribe(p.offload.onFlow);
+    return p;
+  }
+
+  private tick(nowMicros: number): void {
+    if (this.stage) this.stage.onTick(nowMicros);
+    else this.offload?.tick(nowMicros);
   }
 
   /** The per-packet path. Bound once; no allocation per call. */
@@ -115,7 +112,7 @@ export class Pipeline {
     if (reason !== R_OK) this.notFlowed[reason]!++;
     const now = this.table.clockMicros;
     if (now >= this.nextTickMicros) {
-      this.detectors.onTick(now);
+      this.tick(now);
       this.nextTickMicros = now + 1e6;
     }
   };
@@ -134,13 +131,7 @@ export class Pipeline {
     this.finished = true;
     this.table.expireAll('shutdown');
     const now = Number.isFinite(this.table.clockMicros) ? this.table.clockMicros : 0;
-    this.detectors.flush(now);
-    const closing: Promise<void>[] = [];
-    if (this.flowSink) closing.push(this.flowSink.close());
-    if (this.alertLog) closing.push(this.alertLog.close());
-    // The exporter's close waits for every paced send to complete (never throws).
-    if (this.ipfix) closing.push(this.ipfix.close().then(() => {}));
-    await Promise.all(closing);
+    this.endStats = this.stage ? await this.stage.finish(now) : await this.offload!.finish(now);
     return this.stats(warnings);
   }
 
@@ -150,7 +141,9 @@ export class Pipeline {
     for (let r = 1; r < REASON_COUNT; r++) notFlowed[NOT_FLOWED_REASONS[r]!] = this.notFlowed[r]!;
     const flows: Record<string, number> = {};
     for (const reason of END_REASONS) flows[reason] = this.table.counters.flowsByReason[reason];
-    const d = this.detectors.stats();
+    const end = this.endStats ?? this.stage?.stats() ?? this.offload?.stats() ?? null;
+    const d = end?.detectors ?? NO_DETECTOR_STATS;
+    const ipfix: IpfixStats | undefined = end?.ipfix;
     return {
       packets: this.packets,
       flow_packets: this.table.counters.flowPackets,
@@ -169,20 +162,20 @@ export class Pipeline {
       last_packet: Number.isFinite(this.lastTs) ? this.lastTs / 1e6 : null,
       packets_per_second: wall > 0 ? Math.round(this.packets / wall) : 0,
       warnings: warnings.map((w) => `${w.where}: ${w.message}`),
-      ...(this.ipfix ? { ipfix: this.ipfix.stats() } : {}),
+      ...(ipfix ? { ipfix } : {}),
     };
   }
 
   /** Live, SIGHUP after logrotate moved the files: flow and alert logs start anew under their names. */
   reopenOutputs(): void {
-    this.flowSink?.reopen();
-    this.alertLog?.reopen();
+    this.stage?.reopenOutputs();
+    this.offload?.reopenOutputs();
   }
 
   /** Live, on the stats timer: hand buffered flow records and alerts to the kernel, so a quiet sensor's logs are current. */
   async flushOutputs(): Promise<void> {
-    this.flowSink?.flushSync();
-    await this.alertLog?.flush();
+    await this.stage?.flushOutputs();
+    await this.offload?.flushOutputs();
   }
 
   /**
@@ -195,7 +188,7 @@ export class Pipeline {
     this.table.clockMicros = nowMicros;
     this.table.expireIdle(nowMicros);
     if (nowMicros >= this.nextTickMicros) {
-      this.detectors.onTick(nowMicros);
+      this.tick(nowMicros);
       this.nextTickMicros = nowMicros + 1e6;
     }
   }

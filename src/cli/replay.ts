@@ -70,7 +70,8 @@ export async function replayCommand(argv: string[]): Promise<number> {
 
   // Inputs are checked (every header) before anything is written.
   const source = openCaptureFiles(positionals);
-  const pipeline = new Pipeline({
+  // Detectors and outputs run in a worker thread beside the packet work (src/offload.ts).
+  const pipeline = await Pipeline.open({
     config,
     flowsDest: values.flows ?? config.outputs.flows,
     flowsFormat,

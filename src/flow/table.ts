@@ -133,6 +133,8 @@ export class FlowTable {
   private readonly subscribers: FlowSubscriber[] = [];
   private readonly record = new FlowRecord();
 
+  /** Fill srcIp/dstIp of emitted records (subscribers that only copy words turn it off). */
+  textAddresses = true;
   /** Packet clock: the highest timestamp seen, so time never runs backwards. */
   clockMicros = -Infinity;
   private nextSweepMicros = -Infinity;
@@ -510,8 +512,11 @@ export class FlowTable {
       r.dstAddr[i] = this.addrDst[o + i]!;
     }
     r.ipVersion = v;
-    r.srcIp = formatAddr(r.srcAddr, v);
-    r.dstIp = formatAddr(r.dstAddr, v);
+    // Off when the flows go to a worker, which makes the text itself (src/offload.ts).
+    if (this.textAddresses) {
+      r.srcIp = formatAddr(r.srcAddr, v);
+      r.dstIp = formatAddr(r.dstAddr, v);
+    }
     r.startMicros = this.startUs[slot]!;
     r.endMicros = this.lastUs[slot]!;
     const proto = this.proto[slot]!;

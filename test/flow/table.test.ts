@@ -321,7 +321,7 @@ describe('fragments, VLANs, collisions and accounting', () => {
       const p = new DecodedPacket();
       let maxLive = 0;
       for (const x of pk) {
-        fill(p, { proto: PROTO_TCP, ...x, proto: x.proto ?? PROTO_TCP });
+        fill(p, x);
         table.add(p);
         maxLive = Math.max(maxLive, table.size);
       }

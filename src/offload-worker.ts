@@ -1,0 +1,91 @@
+/**
+ * Worker side of src/offload.ts: the flow-end stage reading finished flows from the ring.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { FlowEndStage } from './flow-end.js';
+import { FlowRecord } from './flow/record.js';
+import { KIND_END, KIND_FLOW, KIND_TICK, SlotViews } from './flow/wire.js';
+import { CTRL_CONSUMER_WAITING, CTRL_DEAD, CTRL_READ, CTRL_WRITE, type MainMessage, type WorkerData, type WorkerMessage } from './offload.js';
+import { isUserError } from './util/errors.js';
+
+/** Give the event loop a turn after this many slots (alert-log writes, IPFIX sends, messages). */
+const YIELD_EVERY = 16_384;
+
+/** Atomics.waitAsync (V8 / Node >= 16; ES2024, so not in this project's TS lib). */
+const waitAsync = (Atomics as unknown as {
+  waitAsync(a: Int32Array, index: number, value: number): { async: boolean; value: Promise<string> | string };
+}).waitAsync;
+
+const port = parentPort!;
+const data = workerData as WorkerData;
+const ctrl = new Int32Array(data.ctrl);
+const views = new SlotViews(data.ring);
+const post = (m: WorkerMessage): void => port.postMessage(m);
+
+function fail(err: unknown): void {
+  Atomics.store(ctrl, CTRL_DEAD, 1);
+  const e = err as Error & { code?: string; exitCode?: number };
+  post({
+    type: 'error',
+    error: isUserError(err)
+      ? { user: true, code: e.code, exitCode: e.exitCode, message: e.message }
+      : { user: false, message: e?.message ?? String(err), stack: e?.stack },
+  });
+}
+
+async function main(): Promise<void> {
+  const stage = new FlowEndStage(data.options);
+  port.on('message', (m: MainMessage) => {
+    try {
+      if (m.type === 'reopen') stage.reopenOutputs();
+      else if (m.type === 'flush') {
+        stage.flushOutputs().then(
+          () => post({ type: 'stats', stats: stage.stats(), id: m.id }),
+          (err: unknown) => fail(err),
+        );
+      }
+    } catch (err) {
+      fail(err);
+    }
+  });
+  post({ type: 'ready' });
+
+  const record = new FlowRecord();
+  const slots = views.slots;
+  let read = 0;
+  for (;;) {
+    const written = Atomics.load(ctrl, CTRL_WRITE);
+    if (written === read) {
+      Atomics.store(ctrl, CTRL_CONSUMER_WAITING, 1);
+      if (Atomics.load(ctrl, CTRL_WRITE) === read) {
+        const w = waitAsync(ctrl, CTRL_WRITE, read);
+        if (w.async) await w.value;
+      }
+      Atomics.store(ctrl, CTRL_CONSUMER_WAITING, 0);
+      continue;
+    }
+    let n = 0;
+    while (read !== written) {
+      const slot = read % slots;
+      const kind = views.kind(slot);
+      if (kind === KIND_FLOW) {
+        views.readFlow(slot, record);
+        stage.onFlow(record);
+      } else if (kind === KIND_TICK) {
+        stage.onTick(views.clock(slot));
+      } else if (kind === KIND_END) {
+        const stats = await stage.finish(views.clock(slot));
+        Atomics.store(ctrl, CTRL_READ, read + 1);
+        post({ type: 'done', stats });
+        return;
+      }
+      read++;
+      if ((++n & 1023) === 0) Atomics.store(ctrl, CTRL_READ, read);
+      if (n >= YIELD_EVERY) break;
+    }
+    Atomics.store(ctrl, CTRL_READ, read);
+    if (n >= YIELD_EVERY) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+main().catch(fail);

@@ -1,0 +1,152 @@
+import fc from 'fast-check';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { pathToFileURL } from 'node:url';
+import { CONN_STATES, END_REASONS, FlowRecord, NO_VLANS } from '../src/flow/record.js';
+import { SLOT_BYTES, SlotViews } from '../src/flow/wire.js';
+import { formatAddr } from '../src/util/ip.js';
+import { CAPTURES_DIR, REPO_ROOT, describeShared } from './helpers/shared.js';
+
+// The replays run the built code (npm test builds dist/ first): the worker thread is a
+// plain Node worker and loads dist/offload-worker.js, which has no TypeScript source path.
+const built = async <T>(rel: string): Promise<T> => (await import(pathToFileURL(path.join(REPO_ROOT, 'dist', rel)).href)) as T;
+const { openCaptureFiles } = await built<typeof import('../src/capture/file-source.js')>('capture/file-source.js');
+const { loadConfig } = await built<typeof import('../src/config/index.js')>('config/index.js');
+const { Pipeline } = await built<typeof import('../src/pipeline.js')>('pipeline.js');
+const { UserError } = await built<typeof import('../src/util/errors.js')>('util/errors.js');
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tapaudit-offload-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const u32 = fc.integer({ min: 0, max: 0xffffffff });
+const u16 = fc.integer({ min: 0, max: 0xffff });
+const u8 = fc.integer({ min: 0, max: 255 });
+const typeOrNone = fc.integer({ min: -1, max: 255 });
+// Text as the flow table makes it (formatAddr: RFC 5952, at most 39 characters).
+const ipText = fc.oneof(
+  fc.constant(''),
+  fc.tuple(fc.array(u32, { minLength: 4, maxLength: 4 }), fc.constantFrom(4, 6)).map(([w, v]) => formatAddr(Uint32Array.from(w), v)),
+);
+
+const recordArb = fc.record({
+  startMicros: fc.integer({ min: 0, max: 2 ** 52 }),
+  endMicros: fc.integer({ min: 0, max: 2 ** 52 }),
+  ipVersion: fc.constantFrom(4, 6),
+  proto: u8,
+  src: fc.array(u32, { minLength: 4, maxLength: 4 }),
+  dst: fc.array(u32, { minLength: 4, maxLength: 4 }),
+  srcPort: u16,
+  dstPort: u16,
+  pktsToServer: u32,
+  pktsToClient: u32,
+  bytesToServer: fc.integer({ min: 0, max: 2 ** 50 }),
+  bytesToClient: fc.integer({ min: 0, max: 2 ** 50 }),
+  payloadToServer: fc.integer({ min: 0, max: 2 ** 50 }),
+  payloadToClient: fc.integer({ min: 0, max: 2 ** 50 }),
+  firstTalker: fc.constantFrom('src' as const, 'dst' as const),
+  lastTalker: fc.constantFrom('src' as const, 'dst' as const),
+  tcpFlagsToServer: u8,
+  tcpFlagsToClient: u8,
+  state: fc.constantFrom(...CONN_STATES),
+  endReason: fc.constantFrom(...END_REASONS),
+  vlans: fc.array(fc.integer({ min: 0, max: 4095 }), { maxLength: 2 }),
+  icmpType: typeOrNone,
+  icmpCode: typeOrNone,
+  ttlMinToServer: u8,
+  ttlMaxToServer: u8,
+  icmpErrors: u32,
+  icmpErrorType: typeOrNone,
+  icmpErrorCode: typeOrNone,
+  icmpErrorFrom: ipText,
+  icmpQuotedSrcIp: ipText,
+  icmpQuotedDstIp: ipText,
+  icmpQuotedProto: typeOrNone,
+  icmpQuotedDstPort: fc.integer({ min: -1, max: 65535 }),
+});
+
+type RecordFields = typeof recordArb extends fc.Arbitrary<infer T> ? T : never;
+
+function toRecord(x: RecordFields): FlowRecord {
+  const r = new FlowRecord();
+  const { src, dst, vlans, ...rest } = x;
+  Object.assign(r, rest);
+  r.srcAddr.set(src);
+  r.dstAddr.set(dst);
+  r.srcIp = formatAddr(r.srcAddr, r.ipVersion);
+  r.dstIp = formatAddr(r.dstAddr, r.ipVersion);
+  r.tcpFlags = r.tcpFlagsToServer | r.tcpFlagsToClient;
+  r.vlans = vlans.length === 0 ? NO_VLANS : vlans;
+  return r;
+}
+
+const plain = (r: FlowRecord) => ({ ...r, srcAddr: [...r.srcAddr], dstAddr: [...r.dstAddr], vlans: [...r.vlans] });
+
+describe('flow records through the ring (src/flow/wire.ts)', () => {
+  it('every field of a record comes back as it went in, in any slot', () => {
+    const views = new SlotViews(new SharedArrayBuffer(8 * SLOT_BYTES));
+    const back = new FlowRecord();
+    fc.assert(
+      fc.property(recordArb, fc.integer({ min: 0, max: 7 }), (x, slot) => {
+        const r = toRecord(x);
+        views.writeFlow(slot, r);
+        views.readFlow(slot, back);
+        expect(plain(back)).toEqual(plain(r));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+/** Flows, alerts and stats of one replay, in this thread or with the flow-end worker. */
+async function replay(file: string, offload: boolean, tag: string) {
+  const flows = path.join(tmp, `${tag}-flows.ndjson`);
+  const alerts = path.join(tmp, `${tag}-alerts.ndjson`);
+  const opts = { config: loadConfig(), flowsDest: flows, alertsDest: alerts };
+  const p = offload ? await Pipeline.open(opts) : new Pipeline(opts);
+  await p.run(openCaptureFiles([file]));
+  const stats = await p.finish();
+  const { wall_seconds: _w, packets_per_second: _p, ...rest } = stats;
+  return { flows: fs.readFileSync(flows, 'utf8'), alerts: fs.readFileSync(alerts, 'utf8'), stats: rest };
+}
+
+async function expectSame(file: string): Promise<void> {
+  const tag = path.basename(file);
+  const a = await replay(file, false, `${tag}-inline`);
+  const b = await replay(file, true, `${tag}-worker`);
+  expect(a.flows.length).toBeGreaterThan(0);
+  expect(b.flows).toBe(a.flows);
+  expect(b.alerts).toBe(a.alerts);
+  expect(b.stats).toEqual(a.stats);
+}
+
+describe('Pipeline.open (flow-end stage in a worker) against new Pipeline (one thread)', () => {
+  it('the demo capture: same flow log, alert log and stats', async () => {
+    await expectSame(path.join(REPO_ROOT, 'captures', 'demo.pcap'));
+  });
+
+  it('an output the worker cannot open fails Pipeline.open with the one-line error', async () => {
+    const config = loadConfig();
+    const bad = path.join('/proc', 'version', 'flows.ndjson');
+    const err = await Pipeline.open({ config, flowsDest: bad }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as InstanceType<typeof UserError>).message).toContain(bad);
+    expect((err as InstanceType<typeof UserError>).exitCode).toBe(4);
+  });
+});
+
+describeShared('Pipeline.open on shared captures (VLANs, IPv6, ICMP errors, scans)', () => {
+  for (const f of [
+    'formats/zeek__vlan-qinqinq.pcap',
+    'formats/zeek__mixed-vlan-mpls.pcap',
+    'detection/sgr__hs-sh-IPscan.pcapng',
+    'detection/esnet__udp_0_1000_20190821.pcap',
+    'detection/stop__pkt.TCP.synflood.spoofed.pcap',
+    'formats/zeek__linux_dlt_sll2.pcap',
+  ]) {
+    it(f, async () => {
+      await expectSame(path.join(CAPTURES_DIR, f));
+    });
+  }
+});
