@@ -4,8 +4,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { FlowEndStage } from './flow-end.js';
 import { FlowRecord } from './flow/record.js';
-import { KIND_END, KIND_FLOW, KIND_TICK, SlotViews } from './flow/wire.js';
-import { CTRL_CONSUMER_WAITING, CTRL_DEAD, CTRL_READ, CTRL_WRITE, type MainMessage, type WorkerData, type WorkerMessage } from './offload.js';
+import { KIND_END, KIND_FLOW, KIND_FLUSH, KIND_REOPEN, KIND_TICK, SlotViews } from './flow/wire.js';
+import { CTRL_CONSUMER_WAITING, CTRL_DEAD, CTRL_READ, CTRL_WRITE, type WorkerData, type WorkerMessage } from './offload.js';
 import { isUserError } from './util/errors.js';
 
 /** Give the event loop a turn after this many slots (alert-log writes, IPFIX sends, messages). */
@@ -35,19 +35,9 @@ function fail(err: unknown): void {
 
 async function main(): Promise<void> {
   const stage = new FlowEndStage(data.options);
-  port.on('message', (m: MainMessage) => {
-    try {
-      if (m.type === 'reopen') stage.reopenOutputs();
-      else if (m.type === 'flush') {
-        stage.flushOutputs().then(
-          () => post({ type: 'stats', stats: stage.stats(), id: m.id }),
-          (err: unknown) => fail(err),
-        );
-      }
-    } catch (err) {
-      fail(err);
-    }
-  });
+  // A pending Atomics.waitAsync does not keep a worker's event loop alive; the port does
+  // while it has a listener (nothing is posted to it: everything comes through the ring).
+  port.on('message', () => {});
   post({ type: 'ready' });
 
   const record = new FlowRecord();
@@ -73,10 +63,16 @@ async function main(): Promise<void> {
         stage.onFlow(record);
       } else if (kind === KIND_TICK) {
         stage.onTick(views.clock(slot));
+      } else if (kind === KIND_REOPEN) {
+        stage.reopenOutputs();
+      } else if (kind === KIND_FLUSH) {
+        await stage.flushOutputs();
+        post({ type: 'stats', stats: stage.stats(), id: views.clock(slot) });
       } else if (kind === KIND_END) {
         const stats = await stage.finish(views.clock(slot));
         Atomics.store(ctrl, CTRL_READ, read + 1);
         post({ type: 'done', stats });
+        port.removeAllListeners('message');
         return;
       }
       read++;

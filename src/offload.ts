@@ -11,13 +11,13 @@
  *   ctrl[WRITE] = slots published by the main thread, ctrl[READ] = slots the worker is
  *   done with. The main thread waits (Atomics.wait, 2 ms steps) only when the ring is full;
  *   the worker sleeps in Atomics.waitAsync when it is empty, so its event loop keeps
- *   running (alert log writes, IPFIX sends, messages). Ticks and the end travel as slots
- *   too, so they stay in order with the flows.
+ *   running (alert log writes, IPFIX sends). Ticks, SIGHUP reopens, flushes and the end
+ *   travel as slots too, so they stay in order with the flows.
  */
 import { Worker } from 'node:worker_threads';
 import type { FlowEndOptions, FlowEndStats } from './flow-end.js';
 import type { FlowRecord } from './flow/record.js';
-import { KIND_END, KIND_TICK, SLOT_BYTES, SlotViews } from './flow/wire.js';
+import { KIND_END, KIND_FLUSH, KIND_REOPEN, KIND_TICK, SLOT_BYTES, SlotViews } from './flow/wire.js';
 import { UserError } from './util/errors.js';
 
 export const CTRL_WRITE = 0;
@@ -39,9 +39,6 @@ export type WorkerMessage =
   | { type: 'stats'; stats: FlowEndStats; id?: number }
   | { type: 'done'; stats: FlowEndStats }
   | { type: 'error'; error: { user: boolean; code?: string; exitCode?: number; message: string; stack?: string } };
-
-/** What the main thread posts. */
-export type MainMessage = { type: 'reopen' } | { type: 'flush'; id: number };
 
 export interface WorkerData {
   options: FlowEndOptions;
@@ -130,19 +127,12 @@ export class FlowOffload {
   };
 
   tick(nowMicros: number): void {
-    const slot = this.claim();
-    if (slot < 0) return;
-    this.views.writeMark(slot, KIND_TICK, nowMicros);
-    this.publish();
+    this.mark(KIND_TICK, nowMicros);
   }
 
   /** Send the end, wait for the worker to flush detectors and close outputs; its final stats. */
   async finish(nowMicros: number): Promise<FlowEndStats> {
-    const slot = this.claim();
-    if (slot >= 0) {
-      this.views.writeMark(slot, KIND_END, nowMicros);
-      this.publish();
-    }
+    this.mark(KIND_END, nowMicros);
     try {
       return await this.done;
     } finally {
@@ -155,8 +145,9 @@ export class FlowOffload {
     return this.lastStats;
   }
 
+  /** Through the ring, so every flow that ended before the SIGHUP goes to the old file. */
   reopenOutputs(): void {
-    this.worker.postMessage({ type: 'reopen' } satisfies MainMessage);
+    this.mark(KIND_REOPEN, 0);
   }
 
   /** Ask the worker to write out what it holds; resolves when it has (and sent its stats). */
@@ -165,8 +156,15 @@ export class FlowOffload {
     const id = this.nextFlushId++;
     return new Promise<void>((resolve) => {
       this.flushes.set(id, () => { this.flushes.delete(id); resolve(); });
-      this.worker.postMessage({ type: 'flush', id } satisfies MainMessage);
+      this.mark(KIND_FLUSH, id);
     });
+  }
+
+  private mark(kind: number, value: number): void {
+    const slot = this.claim();
+    if (slot < 0) return;
+    this.views.writeMark(slot, kind, value);
+    this.publish();
   }
 
   /** The slot to fill next, waiting while the ring is full; -1 once the worker is gone. */

@@ -98,7 +98,9 @@ export async function liveCommand(argv: string[]): Promise<number> {
   });
   let pipeline: Pipeline;
   try {
-    pipeline = new Pipeline({
+    // Decode and flow update on the capture callback; detectors and outputs in a worker
+    // thread (src/offload.ts), so the callback never waits on a write.
+    pipeline = await Pipeline.open({
       config,
       flowsDest: values.flows ?? config.outputs.flows,
       flowsFormat,

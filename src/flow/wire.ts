@@ -16,6 +16,10 @@ export const SLOT_BYTES = 256;
 export const KIND_FLOW = 1;
 export const KIND_TICK = 2;
 export const KIND_END = 3;
+/** SIGHUP: reopen the logs here, after every flow before it (f64 field: unused). */
+export const KIND_REOPEN = 4;
+/** Flush the outputs and post stats (f64 field: the request id). */
+export const KIND_FLUSH = 5;
 
 // Float64 fields (index in the slot's f64 view: slot * 32 + i).
 const F_START = 0;
