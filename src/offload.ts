@@ -92,8 +92,13 @@ export class FlowOffload {
     void ready;
   }
 
-  /** Start the worker; resolves once it has opened every output (or rejects with why not). */
-  static async start(options: FlowEndOptions): Promise<FlowOffload> {
+  /**
+   * Start the worker. With `waitReady` it resolves once the worker has opened every output
+   * (or rejects with why not); without, at once: the worker's start-up (~100-200 ms of
+   * module loading) then runs while this thread reads packets, and a late failure comes
+   * out of finish().
+   */
+  static async start(options: FlowEndOptions, waitReady = true): Promise<FlowOffload> {
     const ring = new SharedArrayBuffer(RING_SLOTS * SLOT_BYTES);
     const ctrl = new SharedArrayBuffer(CTRL_INTS * 4);
     const data: WorkerData = { options, ring, ctrl };
@@ -106,6 +111,8 @@ export class FlowOffload {
       worker.once('exit', () => reject(new Error('flow-end worker exited during start-up')));
     });
     const offload = new FlowOffload(worker, ring, ctrl, ready);
+    ready.catch(() => {}); // a failure also rejects `done`, which finish() reports
+    if (!waitReady) return offload;
     try {
       await Promise.race([ready, offload.done.then(() => {})]);
     } catch {

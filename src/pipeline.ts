@@ -17,6 +17,7 @@ import { END_REASONS, type FlowRecord } from './flow/record.js';
 import { FlowTable } from './flow/table.js';
 import type { IpfixStats } from './output/ipfix.js';
 import { FlowOffload } from './offload.js';
+import { checkWritable } from './output/sink.js';
 
 export interface PipelineOptions extends FlowEndOptions {
   /** Also hand every flow / alert to these (tests). Only with the in-thread flow-end stage. */
@@ -82,12 +83,15 @@ export class Pipeline {
 
   /**
    * The flow-end stage (detectors and every output) in a worker thread (src/offload.ts),
-   * the packet work on this one: what the CLI runs. Resolves once the worker has opened
-   * the outputs, so an unwritable path still fails before any packet is read.
+   * the packet work on this one: what the CLI runs. Output paths are checked here, before
+   * any packet is read.
    */
   static async open(opts: FlowEndOptions): Promise<Pipeline> {
     const p = new Pipeline(opts, true);
-    p.offload = await FlowOffload.start(opts);
+    // The usual mistakes (no such folder, read-only, a directory) are caught here, so
+    // packets need not wait for the worker to load its modules and open the files.
+    for (const dest of [opts.flowsDest, opts.alertsDest]) if (dest && dest !== '-') checkWritable(dest);
+    p.offload = await FlowOffload.start(opts, false);
     p.table.textAddresses = false;
     p.table.subscribe(p.offload.onFlow);
     return p;
