@@ -11,16 +11,23 @@
  */
 import fs from 'node:fs';
 import { pipeline } from 'node:stream';
+import { getSystemErrorName } from 'node:util';
 import zlib from 'node:zlib';
 import type { CaptureFormat } from './format.js';
 import { detectFormat, isGzip, userInputError } from './format.js';
 import type { RecordParser } from './parser.js';
 import { PcapParser } from './pcap.js';
 import { PcapngParser } from './pcapng.js';
+import { ReadAhead } from './read-ahead.js';
 import type { PacketHandler, PacketSource, SourceWarning } from './source.js';
 
 /** 8 MiB read chunks: large enough that syscalls and event-loop turns are noise (see above). */
 export const CHUNK_BYTES = 8 * 1024 * 1024;
+/**
+ * Plain files from this size are read on a second thread (read-ahead.ts); below it the
+ * thread's start-up (~20 ms) would cost more than the reads it takes over.
+ */
+export const READ_AHEAD_MIN_BYTES = 32 * 1024 * 1024;
 /** Bytes read to identify a file. */
 const SNIFF_BYTES = 64 * 1024;
 /** Compressed bytes inflated at open to check a gzip file's inner header. */
@@ -98,6 +105,35 @@ class Feeder {
       this.chunk.buf.set(data.subarray(off, off + n), this.filled);
       off += n;
       if (!this.commit(n, onPacket)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Parse `data[start, end)` where it lies (the read-ahead thread's shared chunks): whole
+   * records straight from `data`, no copy; only a record that straddles a chunk edge is
+   * gathered in this feeder's own buffer, a byte count the parser names (`need`) at a
+   * time. False once the file cannot go on.
+   */
+  feed(data: Buffer, start: number, end: number, onPacket: PacketHandler): boolean {
+    let off = start;
+    while (this.filled > 0 && off < end) {
+      const n = Math.min(Math.max(1, this.parser.need - this.filled), end - off);
+      this.chunk.buf.set(data.subarray(off, off + n), this.filled);
+      off += n;
+      if (!this.commit(n, onPacket)) return false;
+    }
+    if (off >= end) return true;
+    // this.base is the file offset of data[off] here (nothing is pending).
+    const pos = this.parser.parse(data, off, end, this.base - off, onPacket);
+    if (this.parser.damaged !== null) return false;
+    this.base += pos - off;
+    const left = end - pos;
+    if (left > 0) {
+      const need = Math.max(left, this.parser.need);
+      if (need > this.chunk.buf.length) this.chunk.buf = Buffer.allocUnsafe(Math.max(need, this.chunk.buf.length * 2));
+      this.chunk.buf.set(data.subarray(pos, end), 0);
+      this.filled = left;
     }
     return true;
   }
@@ -219,7 +255,7 @@ class FileCaptureSource implements PacketSource {
   private currentDone: () => number = () => 0;
   private readonly chunk: ChunkBuffer = { buf: Buffer.alloc(0) };
 
-  constructor(private readonly files: CheckedFile[]) {
+  constructor(private readonly files: CheckedFile[], private readonly options: ReadOptions = {}) {
     this.name = files.map((f) => f.path).join(', ');
     this.total = files.reduce((s, f) => s + f.size, 0);
   }
@@ -241,6 +277,7 @@ class FileCaptureSource implements PacketSource {
         this.warnings.push({ where: f.path, message });
       };
       if (f.gzip) await this.runGzip(f, feeder, onPacket, warn);
+      else if (f.size >= (this.options.readAheadMinBytes ?? READ_AHEAD_MIN_BYTES)) await this.runReadAhead(f, feeder, onPacket, warn);
       else await this.runPlain(f, feeder, onPacket, warn);
       this.doneBefore += f.size;
       this.currentDone = () => 0;
@@ -262,6 +299,31 @@ class FileCaptureSource implements PacketSource {
       }
     } finally {
       fs.closeSync(fd);
+    }
+    feeder.finish(warn, null);
+  }
+
+  /** A big plain file: read on a second thread (read-ahead.ts), parsed in place here. */
+  private async runReadAhead(f: CheckedFile, feeder: Feeder, onPacket: PacketHandler, warn: (m: string) => void): Promise<void> {
+    const ahead = new ReadAhead(f.path, 0, this.options.readAheadChunkBytes ?? CHUNK_BYTES);
+    let read = 0;
+    this.currentDone = () => read;
+    try {
+      for (;;) {
+        let chunk: Buffer;
+        try {
+          chunk = ahead.take();
+        } catch (e) {
+          fsError(f.path, { code: getSystemErrorName((e as { errno: number }).errno) });
+        }
+        if (chunk.length === 0) break;
+        read += chunk.length;
+        if (!feeder.feed(chunk, 0, chunk.length, onPacket)) break;
+        await yieldToEventLoop();
+        if (this.stopped) return;
+      }
+    } finally {
+      ahead.close();
     }
     feeder.finish(warn, null);
   }
@@ -293,9 +355,17 @@ class FileCaptureSource implements PacketSource {
  * Open capture files for replay, in the order given. Every file's header is checked here;
  * any problem is a `UserError` (exit code 3) naming the file.
  */
-export function openCaptureFiles(paths: string[]): PacketSource {
+export function openCaptureFiles(paths: string[], options: ReadOptions = {}): PacketSource {
   if (paths.length === 0) throw userInputError('E_NO_FILE', 'no capture file given; name at least one pcap or pcapng file');
-  return new FileCaptureSource(paths.map(checkFile));
+  return new FileCaptureSource(paths.map(checkFile), options);
+}
+
+/** How files are read (tests exercise the read-ahead with tiny chunks). */
+export interface ReadOptions {
+  /** Plain files from this size use the read-ahead thread (default READ_AHEAD_MIN_BYTES). */
+  readAheadMinBytes?: number;
+  /** Chunk size of the read-ahead thread (default CHUNK_BYTES). */
+  readAheadChunkBytes?: number;
 }
 
 /**
