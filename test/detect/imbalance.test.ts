@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { imbalanceModule } from '../../src/detect/imbalance.js';
 import type { FlowRecord } from '../../src/flow/record.js';
-import { flow, makeDetector } from './fake-context.js';
+import { boundedTable } from '../../src/detect/framework.js';
+import { fakeContext, flow, makeDetector, type FakeContext } from './fake-context.js';
 
 const MB = 1_000_000;
 const small = { minOutboundBytes: 100 * MB, minInboundBytes: 1000 * MB, minRatio: 10 };
@@ -107,5 +108,98 @@ describe('traffic.imbalance', () => {
     const top = ctx.alerts[0]!.evidence.top_ports as { port: number }[];
     expect(top.length).toBe(4);
     expect(top[0]!.port).toBe(443);
+  });
+});
+
+/** fakeContext with the runner's own tables (src/detect/framework.ts): evictions call onEvict. */
+function evicting(localNetworks?: string[]): FakeContext & { counted: Record<string, number> } {
+  const counted: Record<string, number> = {};
+  const base = fakeContext(localNetworks);
+  return Object.assign(base, {
+    counted,
+    table: <K extends {}, V extends {}>(name: string, max: number, onEvict?: (v: V, k: K) => void) => boundedTable<K, V>(name, max, counted, onEvict),
+  });
+}
+
+describe('traffic.imbalance: host slots', () => {
+  it('an evicted host starts over clean when it comes back in a reused slot', () => {
+    const ctx = evicting();
+    const { det } = makeDetector(imbalanceModule, { ...small, maxTrackedHosts: 2 }, ctx);
+    // 10.1.0.80 serves 60 MB on 10 ports to 10 peers, then two other hosts push it out.
+    for (let i = 0; i < 10; i++) det.onFlowEnd(served(6 * MB, 0, 8000 + i, `203.0.113.${i}`));
+    det.onFlowEnd(sent(1 * MB, 0, 443, '198.51.100.1'));
+    det.onFlowEnd(flow({ srcIp: '10.1.0.9', dstIp: '198.51.100.2', bytesToServer: 1 * MB, startMicros: 10e6, endMicros: 11e6 }));
+    expect(ctx.counted['hosts']).toBe(1);
+    // Back with 60 MB more: under the 100 MB floor unless the old 60 MB were still counted.
+    det.onFlowEnd(served(60 * MB, 0, 80, '203.0.113.200'));
+    det.flush!(20e6);
+    expect(ctx.alerts).toHaveLength(0);
+  });
+
+  it('a new host in a reused slot has none of the old host\'s ports or peers', () => {
+    const ctx = evicting();
+    const { det } = makeDetector(imbalanceModule, { ...small, maxTrackedHosts: 1 }, ctx);
+    for (let i = 0; i < 60; i++) det.onFlowEnd(sent(1 * MB, 0, 6000 + i, `198.51.100.${i}`));
+    // 10.1.0.80 takes the slot of 10.1.0.7 (60 peers, 16 ports).
+    det.onFlowEnd(served(150 * MB, 1 * MB, 443, '203.0.113.9'));
+    det.flush!(20e6);
+    expect(ctx.counted['hosts']).toBe(1);
+    expect(ctx.alerts).toHaveLength(1);
+    const a = ctx.alerts[0]!;
+    expect(a.sourceIp).toBe('10.1.0.80');
+    expect(a.evidence).toMatchObject({ bytes_out: 150 * MB, bytes_in: 1 * MB, flows: 1, peers: 1, cause: 'web-server' });
+    expect(a.evidence.top_ports).toEqual([{ port: 443, proto: 'tcp', role: 'server', bytes_out: 150 * MB, bytes_in: 1 * MB, flows: 1 }]);
+  });
+
+  it('a new window starts every host over (peers, ports, bytes)', () => {
+    const { det, ctx } = makeDetector(imbalanceModule, { ...small, windowSeconds: 60 });
+    for (let i = 0; i < 60; i++) det.onFlowEnd(sent(0.1 * MB, 0, 6000 + i, `198.51.100.${i}`));
+    det.onTick!(80e6); // window closes: 6 MB, nothing to report
+    det.onFlowEnd(flow({ srcIp: '10.1.0.7', srcPort: 40000, dstIp: '198.51.100.1', dstPort: 7000, bytesToServer: 200 * MB, startMicros: 81e6, endMicros: 82e6 }));
+    det.flush!(90e6);
+    expect(ctx.alerts).toHaveLength(1);
+    expect(ctx.alerts[0]!.evidence).toMatchObject({ bytes_out: 200 * MB, flows: 1, peers: 1, cause: 'unclassified' });
+    expect((ctx.alerts[0]!.evidence.top_ports as unknown[]).length).toBe(1);
+  });
+
+  it('distinct peers: exact up to maxPeersPerHost, then "N+", also past 64', () => {
+    for (const [maxPeers, peers, shown] of [[64, 100, '64+'], [200, 150, '150'], [200, 250, '200+'], [5, 3, '3']] as const) {
+      const { det, ctx } = makeDetector(imbalanceModule, { ...small, maxPeersPerHost: maxPeers });
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < peers; i++) det.onFlowEnd(sent(Math.ceil((100 * MB) / peers), 0, 25, `198.51.${i >> 8}.${i & 255}`));
+      }
+      det.flush!(20e6);
+      const a = ctx.alerts[0]!;
+      expect(a.evidence.peers, `${maxPeers}/${peers}`).toBe(Math.min(maxPeers, peers));
+      expect(a.message).toContain(` to ${shown} peers`);
+    }
+  });
+});
+
+describe('traffic.imbalance: IPv6 hosts', () => {
+  it('reports an IPv6 host by its text and counts its IPv6 peers', () => {
+    const { det, ctx } = makeDetector(imbalanceModule, small, fakeContext(['10.0.0.0/8', '2001:db8:1::/48']));
+    for (let i = 0; i < 60; i++) {
+      det.onFlowEnd(flow({ srcIp: `2001:db8:2::${(i + 1).toString(16)}`, srcPort: 50000, dstIp: '2001:db8:1::80', dstPort: 443,
+        bytesToServer: 0.01 * MB, bytesToClient: 2 * MB, startMicros: 10e6, endMicros: 11e6 }));
+    }
+    det.flush!(20e6);
+    const a = ctx.alerts[0]!;
+    expect(a.sourceIp).toBe('2001:db8:1::80');
+    expect(a.message).toMatch(/^2001:db8:1::80 sent \S+ .* to 60 peers: web server/);
+    expect(a.evidence).toMatchObject({ peers: 60, flows: 60, cause: 'web-server', direction: 'outbound' });
+  });
+
+  it('IPv4 and IPv6 hosts side by side through a small table', () => {
+    const { det, ctx } = makeDetector(imbalanceModule, { ...small, maxTrackedHosts: 2 }, evicting(['10.0.0.0/8', '2001:db8:1::/48']));
+    for (let round = 0; round < 3; round++) {
+      det.onFlowEnd(flow({ srcIp: '2001:db8:1::7', dstIp: '2001:db8:9::1', dstPort: 25, bytesToServer: 50 * MB, startMicros: 10e6, endMicros: 11e6 }));
+      det.onFlowEnd(flow({ srcIp: '10.1.0.7', dstIp: '198.51.100.1', dstPort: 25, bytesToServer: 50 * MB, startMicros: 10e6, endMicros: 11e6 }));
+    }
+    det.flush!(20e6);
+    expect(ctx.alerts.map((a) => [a.sourceIp, a.evidence.bytes_out, a.evidence.cause])).toEqual([
+      ['10.1.0.7', 150 * MB, 'mail-relay'],
+      ['2001:db8:1::7', 150 * MB, 'mail-relay'],
+    ]);
   });
 });
