@@ -27,6 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_PACKETS, ensureCapture } from '../gen/bench-captures.js';
+import { STAGES, type MemoryReport, type StageReport, type StageRow } from './stages.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DIST = path.join(REPO, 'dist');
@@ -72,6 +73,8 @@ interface CaptureReport {
   results: Measurement[];
   /** Throughput ratios: tapaudit packets/s divided by the other tool's. */
   ratios: Record<string, number>;
+  /** Per-stage CPU on one thread (dist/bench/stages.js). */
+  stages?: StageReport;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -336,6 +339,33 @@ interface FlowMemoryReport {
   arrayBufferBytesPerFlow?: number;
 }
 
+/** Per packet for the packet stages, per flow for the flow-end ones. */
+function perUnit(row: StageRow, r: StageReport): string {
+  const perFlow = row.stage === 'records' || row.stage === 'detectors' || row.stage === 'output';
+  const n = perFlow ? r.flows : r.packets;
+  return n > 0 ? `${((row.seconds / n) * 1e6).toFixed(2)} us/${perFlow ? 'flow' : 'pkt'}` : '-';
+}
+
+async function stages(file: string, runs: number): Promise<StageReport | undefined> {
+  const res = await runOnce(process.execPath, [path.join(DIST, 'bench', 'stages.js'), file, '--runs', String(runs)], false);
+  const out = res.stdout.trim();
+  if (res.code !== 0 || !out.startsWith('{')) {
+    console.log(`    stages failed: ${firstLine(res.stderr) || `exit code ${res.code}`}`);
+    return undefined;
+  }
+  return JSON.parse(out) as StageReport;
+}
+
+async function memoryOverReplay(file: string, flows: number): Promise<MemoryReport | null> {
+  const res = await runOnce(process.execPath, ['--expose-gc', path.join(DIST, 'bench', 'stages.js'), file, '--memory', String(flows)], false);
+  const out = res.stdout.trim();
+  if (res.code !== 0 || !out.startsWith('{')) {
+    console.log(`    memory run failed: ${firstLine(res.stderr) || `exit code ${res.code}`}`);
+    return null;
+  }
+  return JSON.parse(out) as MemoryReport;
+}
+
 async function flowMemory(flows: number): Promise<FlowMemoryReport> {
   const script = path.join(DIST, 'bench', 'flow-memory.js');
   const res = await runOnce(process.execPath, ['--expose-gc', script, String(flows)], false);
@@ -370,7 +400,7 @@ function fmt(n: number | undefined, digits = 0): string {
   return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-function markdown(reports: CaptureReport[], mem: FlowMemoryReport, runs: number): string {
+function markdown(reports: CaptureReport[], mem: FlowMemoryReport, runs: number, memoryFlat: MemoryReport | null): string {
   const lines: string[] = [];
   lines.push(`| capture | tool | best wall s (of ${runs}) | packets/s | peak RSS MB | note |`);
   lines.push('|---|---|---:|---:|---:|---|');
@@ -394,6 +424,20 @@ function markdown(reports: CaptureReport[], mem: FlowMemoryReport, runs: number)
       ? `Bytes per live flow at ${fmt(mem.flows)} flows: **${mem.bytesPerFlow}** (heap ${mem.heapBytesPerFlow} + typed arrays ${mem.arrayBufferBytesPerFlow})`
       : `Bytes per live flow: ${mem.notice}`,
   );
+  lines.push('');
+  lines.push(`Per-stage CPU on one thread (\`dist/bench/stages.js\`, cumulative runs, min of ${runs}; the CLI overlaps read, packet work and flow-end work on three threads):`);
+  lines.push('');
+  lines.push('| capture | ' + STAGES.join(' | ') + ' | sum |');
+  lines.push('|---|' + STAGES.map(() => '---:').join('|') + '|---:|');
+  for (const r of reports) {
+    if (!r.stages) continue;
+    const cells = r.stages.rows.map((row) => `${row.seconds.toFixed(3)} s (${perUnit(row, r.stages!)})`);
+    lines.push(`| ${r.name} | ${cells.join(' | ')} | ${r.stages.rows.at(-1)!.cumulativeSeconds.toFixed(3)} s |`);
+  }
+  if (memoryFlat) {
+    lines.push('');
+    lines.push(`Memory over a churn replay ten times the flow table (maxFlows ${fmt(memoryFlat.maxFlows)}): heap after GC at each tenth ${memoryFlat.heapMB.join(', ')} MB; last-half peak / first-half peak **${memoryFlat.growth}**`);
+  }
   return lines.join('\n');
 }
 
@@ -408,6 +452,7 @@ async function main(): Promise<void> {
   console.log(`machine: ${mach.nproc} CPUs, ${mach.cpu}, ${mach.memGB} GB, node ${mach.node}`);
 
   const reports: CaptureReport[] = [];
+  let memoryFlat: MemoryReport | null = null;
   for (const kind of ['mix', 'churn'] as const) {
     const t0 = process.hrtime.bigint();
     const cap = ensureCapture(capDir, kind, opts.packets);
@@ -416,14 +461,27 @@ async function main(): Promise<void> {
       `\n${kind}: ${path.relative(REPO, cap.file)}, ${cap.packets.toLocaleString('en-US')} packets, ~${cap.flows.toLocaleString('en-US')} flows, ${(cap.bytes / 1e6).toFixed(1)} MB` +
         (cap.reused ? ' (reused)' : ` (generated in ${genSeconds.toFixed(1)} s)`),
     );
-    reports.push(await measureCapture(kind, cap, opts, haveGnuTime));
+    const report = await measureCapture(kind, cap, opts, haveGnuTime);
+    console.log(`  stages (one thread, CPU, min of ${opts.runs}): node dist/bench/stages.js ${path.relative(REPO, cap.file)}`);
+    report.stages = await stages(cap.file, opts.runs);
+    if (report.stages) {
+      for (const row of report.stages.rows) {
+        console.log(`    ${row.stage.padEnd(10)} ${row.seconds.toFixed(3)} s  ${perUnit(row, report.stages)}`);
+      }
+    }
+    reports.push(report);
+    if (kind === 'churn') {
+      console.log(`  memory over a replay ten times the flow table (maxFlows ${Math.floor(cap.flows / 10)}), heap after GC per tenth of the file:`);
+      memoryFlat = await memoryOverReplay(cap.file, cap.flows);
+      if (memoryFlat) console.log(`    ${memoryFlat.heapMB.join(' ')} MB; last half / first half peak: ${memoryFlat.growth}`);
+    }
   }
 
   console.log(`\nbytes per live flow: node --expose-gc dist/bench/flow-memory.js ${opts.memoryFlows}`);
   const mem = await flowMemory(opts.memoryFlows);
   console.log(mem.available ? `  ${mem.bytesPerFlow} B/flow (heap ${mem.heapBytesPerFlow}, typed arrays ${mem.arrayBufferBytesPerFlow})` : `  ${mem.notice}`);
 
-  const md = markdown(reports, mem, opts.runs);
+  const md = markdown(reports, mem, opts.runs, memoryFlat);
   console.log(`\n${md}\n`);
   const results = {
     date: new Date().toISOString(),
@@ -434,6 +492,7 @@ async function main(): Promise<void> {
     smoke: opts.smoke,
     captures: reports,
     flowMemory: mem,
+    memoryOverReplay: memoryFlat,
     markdown: md,
   };
   const resultsFile = path.join(OUT, 'results.json');
