@@ -5,6 +5,7 @@
  * so the packet thread does nothing per flow but copy the record into the ring.
  */
 import type { Config } from './config/schema.js';
+import { DETECTOR_MODULES } from './detect/registry.js';
 import { createDetectorRunner, type DetectorRunner, type DetectorRunnerStats } from './detect/framework.js';
 import type { AlertInput } from './detect/types.js';
 import type { FlowRecord } from './flow/record.js';
@@ -24,6 +25,13 @@ export interface FlowEndOptions {
   appendOutputs?: boolean;
   /** Export every finished flow as IPFIX over UDP to this collector (src/output/ipfix.ts). */
   ipfix?: IpfixExporterOptions | null;
+  /** Run only these detector modules (by id); all when absent. */
+  detectorIds?: readonly string[];
+  /**
+   * False: no flow log, alert log or IPFIX here; alerts go to the onAlert hook (a second
+   * worker that owns the outputs writes them, src/offload.ts).
+   */
+  outputs?: boolean;
 }
 
 export interface FlowEndStats {
@@ -41,18 +49,20 @@ export class FlowEndStage {
   /** Outputs are opened here: an unwritable path throws before any packet is read. */
   constructor(opts: FlowEndOptions, hooks: { onFlow?: (f: FlowRecord) => void; onAlert?: (a: AlertInput) => void } = {}) {
     const append = { append: opts.appendOutputs === true };
-    this.flowSink = opts.flowsDest ? new TextSink(opts.flowsDest, append) : null;
-    this.alertLog = opts.alertsDest ? openAlertLog(opts.alertsDest, append) : null;
+    const outputs = opts.outputs !== false;
+    this.flowSink = outputs && opts.flowsDest ? new TextSink(opts.flowsDest, append) : null;
+    this.alertLog = outputs && opts.alertsDest ? openAlertLog(opts.alertsDest, append) : null;
     const alertLog = this.alertLog;
     const onAlert = hooks.onAlert;
+    const modules = opts.detectorIds ? DETECTOR_MODULES.filter((m) => opts.detectorIds!.includes(m.id)) : DETECTOR_MODULES;
     this.detectors = createDetectorRunner(opts.config, (a) => {
       alertLog?.write(a);
       onAlert?.(a);
-    });
+    }, modules);
     const detectors = this.detectors;
     this.subscribers.push((f) => detectors.onFlowEnd(f));
     if (this.flowSink) this.subscribers.push(flowWriter(opts.flowsFormat ?? 'json', this.flowSink));
-    this.ipfix = opts.ipfix ? new IpfixExporter(opts.ipfix) : null;
+    this.ipfix = outputs && opts.ipfix ? new IpfixExporter(opts.ipfix) : null;
     if (this.ipfix) this.subscribers.push(this.ipfix.write);
     if (hooks.onFlow) this.subscribers.push(hooks.onFlow);
   }
@@ -62,6 +72,11 @@ export class FlowEndStage {
     const subs = this.subscribers;
     for (let i = 0; i < subs.length; i++) subs[i]!(f);
   };
+
+  /** An alert raised by detectors elsewhere (another worker): into this stage's alert log. */
+  writeAlert(a: AlertInput): void {
+    this.alertLog?.write(a);
+  }
 
   onTick(nowMicros: number): void {
     this.detectors.onTick(nowMicros);

@@ -5,7 +5,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { FlowEndStage } from './flow-end.js';
 import { FlowRecord } from './flow/record.js';
 import { KIND_END, KIND_FLOW, KIND_FLUSH, KIND_REOPEN, KIND_TICK, SlotViews } from './flow/wire.js';
-import { CTRL_CONSUMER_WAITING, CTRL_DEAD, CTRL_READ, CTRL_WRITE, type WorkerData, type WorkerMessage } from './offload.js';
+import { CTRL_DEAD, CTRL_WRITE, ctrlRead, ctrlWaiting, type WorkerData, type WorkerMessage } from './offload.js';
+import type { AlertInput } from './detect/types.js';
 import { isUserError } from './util/errors.js';
 
 /** Give the event loop a turn after this many slots (alert-log writes, IPFIX sends, messages). */
@@ -19,6 +20,9 @@ const waitAsync = (Atomics as unknown as {
 const port = parentPort!;
 const data = workerData as WorkerData;
 const ctrl = new Int32Array(data.ctrl);
+const CTRL_READ = ctrlRead(data.index);
+const CTRL_CONSUMER_WAITING = ctrlWaiting(data.index);
+const peer = data.peer;
 const views = new SlotViews(data.ring);
 const post = (m: WorkerMessage): void => port.postMessage(m);
 
@@ -34,7 +38,20 @@ function fail(err: unknown): void {
 }
 
 async function main(): Promise<void> {
-  const stage = new FlowEndStage(data.options);
+  // Split (src/offload.ts): group A sends its alerts to the worker that owns the alert log,
+  // which waits for A's end before closing it.
+  const stage = new FlowEndStage(data.options, peer?.role === 'send'
+    ? { onAlert: (a) => peer.port.postMessage({ type: 'alert', alert: a } satisfies WorkerMessage) }
+    : {});
+  let peerEnded: Promise<void> = Promise.resolve();
+  if (peer?.role === 'receive') {
+    peerEnded = new Promise<void>((resolve) => {
+      peer.port.on('message', (m: WorkerMessage) => {
+        if (m.type === 'alert') stage.writeAlert(m.alert as AlertInput);
+        else if (m.type === 'end') resolve();
+      });
+    });
+  }
   // A pending Atomics.waitAsync does not keep a worker's event loop alive; the port does
   // while it has a listener (nothing is posted to it: everything comes through the ring).
   port.on('message', () => {});
@@ -69,7 +86,12 @@ async function main(): Promise<void> {
         await stage.flushOutputs();
         post({ type: 'stats', stats: stage.stats(), id: views.clock(slot) });
       } else if (kind === KIND_END) {
+        if (peer?.role === 'receive') await peerEnded;
         const stats = await stage.finish(views.clock(slot));
+        if (peer?.role === 'send') {
+          peer.port.postMessage({ type: 'end' } satisfies WorkerMessage);
+          peer.port.close();
+        }
         Atomics.store(ctrl, CTRL_READ, read + 1);
         post({ type: 'done', stats });
         port.removeAllListeners('message');

@@ -14,22 +14,40 @@
  *   running (alert log writes, IPFIX sends). Ticks, SIGHUP reopens, flushes and the end
  *   travel as slots too, so they stay in order with the flows.
  */
-import { Worker } from 'node:worker_threads';
+import os from 'node:os';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import type { DetectorRunnerStats } from './detect/framework.js';
+import { DETECTOR_MODULES } from './detect/registry.js';
 import type { FlowEndOptions, FlowEndStats } from './flow-end.js';
 import type { FlowRecord } from './flow/record.js';
 import { KIND_END, KIND_FLUSH, KIND_REOPEN, KIND_TICK, SLOT_BYTES, SlotViews } from './flow/wire.js';
 import { UserError } from './util/errors.js';
 
 export const CTRL_WRITE = 0;
-export const CTRL_READ = 1;
-/** The worker sleeps on CTRL_WRITE: the main thread notifies it. */
-export const CTRL_CONSUMER_WAITING = 2;
-/** The worker stopped on an error: the main thread must not wait for room any more. */
-export const CTRL_DEAD = 3;
-const CTRL_INTS = 4;
+/** A worker stopped on an error: the main thread must not wait for room any more. */
+export const CTRL_DEAD = 1;
+/** Per worker i: slots it is done with (ring room is the slowest worker's). */
+export const ctrlRead = (i: number): number => 2 + 2 * i;
+/** Per worker i: it sleeps on CTRL_WRITE and wants a notify. */
+export const ctrlWaiting = (i: number): number => 3 + 2 * i;
+
+/**
+ * With two or more cores the flow-end work is split over two workers that read the same
+ * ring: this one runs the attempt detectors (scan, p2p, flood: ~3.5 of the ~5.8 us per
+ * flow all detectors cost on the churn bench) and sends its alerts to the other, which
+ * runs the rest and owns every output. Detector modules keep all their state to
+ * themselves and their rules are disjoint, so the split changes no alert; only the order
+ * of lines in the alert log can differ.
+ */
+export const SPLIT_GROUP_A: readonly string[] = ['scan', 'p2p', 'flood'];
 
 /** 65,536 slots of 256 B: 16 MiB, about a second of churn-bench flows. */
 export const RING_SLOTS = 65_536;
+/** At most this many flow-end workers (see SPLIT_GROUP_A). */
+const MAX_WORKERS = 2;
+/** Replay starts its workers after this many packets or ring records (see maybeStart). */
+const DECIDE_PACKETS = 200_000;
+const DECIDE_SLOTS = RING_SLOTS / 2;
 /** Wake a sleeping worker after this many flows (see publish). */
 const NOTIFY_EVERY = 256;
 /** No progress from the worker for this long while the ring is full: it is stuck. */
@@ -40,92 +58,136 @@ export type WorkerMessage =
   | { type: 'ready' }
   | { type: 'stats'; stats: FlowEndStats; id?: number }
   | { type: 'done'; stats: FlowEndStats }
+  | { type: 'alert'; alert: unknown }
+  | { type: 'end' }
   | { type: 'error'; error: { user: boolean; code?: string; exitCode?: number; message: string; stack?: string } };
 
 export interface WorkerData {
   options: FlowEndOptions;
   ring: SharedArrayBuffer;
   ctrl: SharedArrayBuffer;
+  /** This worker's index (its read counter in ctrl). */
+  index: number;
+  /** Split: the alert channel, "send" (group A) or "receive" (the output worker). */
+  peer?: { port: MessagePort; role: 'send' | 'receive' };
 }
 
 export class FlowOffload {
   private readonly views: SlotViews;
   private readonly ctrl: Int32Array;
+  private readonly ring: SharedArrayBuffer;
+  private readonly ctrlBuffer: SharedArrayBuffer;
   private readonly slots: number;
+  private workers: Worker[] = [];
+  private spawned = false;
   private written = 0;
   private notified = 0;
   private failure: Error | null = null;
-  private lastStats: FlowEndStats | null = null;
-  private done: Promise<FlowEndStats>;
-  private readonly flushes = new Map<number, () => void>();
+  /** Latest stats per worker (posted on every flush and at the end). */
+  private lastStats: (FlowEndStats | null)[] = [];
+  private done: Promise<FlowEndStats> = Promise.resolve({ detectors: { alerts: {}, detector_evictions: {}, suppressed: 0, allowlisted: 0 } });
+  private ready: Promise<unknown> = Promise.resolve();
+  private readonly flushes = new Map<number, { left: number; resolve: () => void }>();
   private nextFlushId = 1;
 
-  private constructor(private readonly worker: Worker, ring: SharedArrayBuffer, ctrl: SharedArrayBuffer, ready: Promise<void>) {
-    this.views = new SlotViews(ring);
+  /**
+   * `splitWanted` is asked once, when the workers start: with two cores, whether this
+   * traffic has enough flows per packet for a second worker to pay for its start-up.
+   */
+  constructor(private readonly options: FlowEndOptions, private readonly splitWanted: () => boolean = () => true) {
+    this.ring = new SharedArrayBuffer(RING_SLOTS * SLOT_BYTES);
+    this.ctrlBuffer = new SharedArrayBuffer((2 + 2 * MAX_WORKERS) * 4);
+    this.views = new SlotViews(this.ring);
     this.slots = this.views.slots;
-    this.ctrl = new Int32Array(ctrl);
-    this.done = new Promise<FlowEndStats>((resolve, reject) => {
-      worker.on('message', (m: WorkerMessage) => {
-        if (m.type === 'stats') {
-          this.lastStats = m.stats;
-          if (m.id !== undefined) this.flushes.get(m.id)?.();
-        } else if (m.type === 'done') {
-          this.lastStats = m.stats;
-          resolve(m.stats);
-        } else if (m.type === 'error') {
-          this.failure = m.error.user
-            ? new UserError(m.error.code ?? 'E_OUTPUT', m.error.message, m.error.exitCode)
-            : Object.assign(new Error(m.error.message), { stack: m.error.stack });
-          reject(this.failure);
-        }
-      });
-      worker.on('error', (err) => {
-        this.failure ??= err;
-        Atomics.store(this.ctrl, CTRL_DEAD, 1);
-        reject(this.failure);
-      });
-      worker.on('exit', (code) => {
-        Atomics.store(this.ctrl, CTRL_DEAD, 1);
-        this.failure ??= new Error(`flow-end worker exited with code ${code} before the end`);
-        reject(this.failure);
-        for (const f of this.flushes.values()) f();
-      });
-    });
-    this.done.catch(() => {}); // observed in ready/finish
-    void ready;
+    this.ctrl = new Int32Array(this.ctrlBuffer);
   }
 
   /**
-   * Start the worker. With `waitReady` it resolves once the worker has opened every output
-   * (or rejects with why not); without, at once: the worker's start-up (~100-200 ms of
-   * module loading) then runs while this thread reads packets, and a late failure comes
-   * out of finish().
+   * Start the workers now, and with `waitReady` wait until they have opened every output
+   * (or reject with why not). The live sensor does this at once; a replay lets
+   * maybeStart() choose the moment.
    */
-  static async start(options: FlowEndOptions, waitReady = true): Promise<FlowOffload> {
-    const ring = new SharedArrayBuffer(RING_SLOTS * SLOT_BYTES);
-    const ctrl = new SharedArrayBuffer(CTRL_INTS * 4);
-    const data: WorkerData = { options, ring, ctrl };
-    const worker = new Worker(new URL('./offload-worker.js', import.meta.url), { workerData: data });
-    const ready = new Promise<void>((resolve, reject) => {
-      const onMessage = (m: WorkerMessage) => {
-        if (m.type === 'ready') { worker.off('message', onMessage); resolve(); }
-      };
-      worker.on('message', onMessage);
-      worker.once('exit', () => reject(new Error('flow-end worker exited during start-up')));
-    });
-    const offload = new FlowOffload(worker, ring, ctrl, ready);
-    ready.catch(() => {}); // a failure also rejects `done`, which finish() reports
-    if (!waitReady) return offload;
+  async start(waitReady: boolean): Promise<void> {
+    this.spawn(this.splitWanted());
+    if (!waitReady) return;
     try {
-      await Promise.race([ready, offload.done.then(() => {})]);
+      await Promise.race([this.ready, this.done.then(() => {})]);
     } catch {
       // failure is set below
     }
-    if (offload.failure) {
-      await worker.terminate();
-      throw offload.failure;
+    if (this.failure) {
+      await Promise.all(this.workers.map((w) => w.terminate()));
+      throw this.failure;
     }
-    return offload;
+  }
+
+  /**
+   * Replay: start the workers once `packets` reached DECIDE_PACKETS (the caller asks about
+   * once per packet-time second), when the ring holds DECIDE_SLOTS records, or at the end;
+   * by then the flows per packet say whether two workers pay (see SPLIT_GROUP_A). Until
+   * then records wait in the ring.
+   */
+  maybeStart(packets: number): void {
+    if (!this.spawned && packets >= DECIDE_PACKETS) this.spawn(this.splitWanted());
+  }
+
+  private spawn(split: boolean): void {
+    if (this.spawned) return;
+    this.spawned = true;
+    const options = this.options;
+    const roles: { options: FlowEndOptions; peer?: WorkerData['peer'] }[] = [];
+    const transfer: MessagePort[][] = [];
+    const env = process.env.TAPAUDIT_FLOW_WORKERS;
+    if (env === '2' || (env !== '1' && split && os.availableParallelism() >= 2)) {
+      const { port1, port2 } = new MessageChannel();
+      const all = DETECTOR_MODULES.map((m) => m.id);
+      roles.push({ options: { ...options, detectorIds: all.filter((id) => SPLIT_GROUP_A.includes(id)), outputs: false }, peer: { port: port1, role: 'send' } });
+      roles.push({ options: { ...options, detectorIds: all.filter((id) => !SPLIT_GROUP_A.includes(id)) }, peer: { port: port2, role: 'receive' } });
+      transfer.push([port1], [port2]);
+    } else {
+      roles.push({ options });
+      transfer.push([]);
+    }
+    this.workers = roles.map((r, index) => {
+      const data: WorkerData = { options: r.options, ring: this.ring, ctrl: this.ctrlBuffer, index, peer: r.peer };
+      return new Worker(new URL('./offload-worker.js', import.meta.url), { workerData: data, transferList: transfer[index] });
+    });
+    this.lastStats = this.workers.map(() => null);
+    this.ready = Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
+      const onMessage = (m: WorkerMessage) => {
+        if (m.type === 'ready') { w.off('message', onMessage); resolve(); }
+      };
+      w.on('message', onMessage);
+    })));
+    this.done = Promise.all(this.workers.map((w, i) => this.watch(w, i))).then((all) => mergeStats(all));
+    this.done.catch(() => {}); // observed in finish
+  }
+
+  private watch(worker: Worker, i: number): Promise<FlowEndStats> {
+    return new Promise<FlowEndStats>((resolve, reject) => {
+      const failWith = (err: Error) => {
+        this.failure ??= err;
+        Atomics.store(this.ctrl, CTRL_DEAD, 1);
+        reject(this.failure);
+        for (const f of this.flushes.values()) f.resolve();
+      };
+      worker.on('message', (m: WorkerMessage) => {
+        if (m.type === 'stats') {
+          this.lastStats[i] = m.stats;
+          const f = m.id !== undefined ? this.flushes.get(m.id) : undefined;
+          if (f && --f.left === 0) f.resolve();
+        } else if (m.type === 'done') {
+          this.lastStats[i] = m.stats;
+          resolve(m.stats);
+        } else if (m.type === 'error') {
+          failWith(m.error.user
+            ? new UserError(m.error.code ?? 'E_OUTPUT', m.error.message, m.error.exitCode)
+            : Object.assign(new Error(m.error.message), { stack: m.error.stack }));
+        }
+      });
+      worker.on('error', failWith);
+      worker.on('exit', (code) => failWith(new Error(`flow-end worker exited with code ${code} before the end`)));
+    });
   }
 
   /** The flow table's subscriber: copy the record into the next slot. */
@@ -140,32 +202,36 @@ export class FlowOffload {
     this.mark(KIND_TICK, nowMicros);
   }
 
-  /** Send the end, wait for the worker to flush detectors and close outputs; its final stats. */
+  /** Send the end, wait for the workers to flush detectors and close outputs; their merged stats. */
   async finish(nowMicros: number): Promise<FlowEndStats> {
+    this.spawn(this.splitWanted());
     this.mark(KIND_END, nowMicros);
     try {
       return await this.done;
     } finally {
-      await this.worker.terminate();
+      await Promise.all(this.workers.map((w) => w.terminate()));
     }
   }
 
-  /** The worker's latest figures (alerts, evictions): posted on every flush and at the end. */
+  /** The workers' latest figures (alerts, evictions), merged: posted on every flush and at the end. */
   stats(): FlowEndStats | null {
-    return this.lastStats;
+    const have = this.lastStats.filter((s): s is FlowEndStats => s !== null);
+    return have.length ? mergeStats(have) : null;
   }
 
   /** Through the ring, so every flow that ended before the SIGHUP goes to the old file. */
   reopenOutputs(): void {
+    this.spawn(this.splitWanted());
     this.mark(KIND_REOPEN, 0);
   }
 
-  /** Ask the worker to write out what it holds; resolves when it has (and sent its stats). */
+  /** Ask the workers to write out what they hold; resolves when they have (and sent stats). */
   flushOutputs(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
+    this.spawn(this.splitWanted());
     const id = this.nextFlushId++;
     return new Promise<void>((resolve) => {
-      this.flushes.set(id, () => { this.flushes.delete(id); resolve(); });
+      this.flushes.set(id, { left: this.workers.length, resolve: () => { this.flushes.delete(id); resolve(); } });
       this.mark(KIND_FLUSH, id);
     });
   }
@@ -177,41 +243,70 @@ export class FlowOffload {
     this.publish(true);
   }
 
-  /** The slot to fill next, waiting while the ring is full; -1 once the worker is gone. */
+  /** Slots the slowest worker still has to read. */
+  private unread(): number {
+    if (!this.spawned) return this.written;
+    let most = 0;
+    for (let i = 0; i < this.workers.length; i++) {
+      const behind = this.written - Atomics.load(this.ctrl, ctrlRead(i));
+      if (behind > most) most = behind;
+    }
+    return most;
+  }
+
+  /** The slot to fill next, waiting while the ring is full; -1 once a worker is gone. */
   private claim(): number {
     const ctrl = this.ctrl;
-    const w = this.written;
-    let read = Atomics.load(ctrl, CTRL_READ);
-    if (w - read >= this.slots) {
+    if (!this.spawned && this.written >= DECIDE_SLOTS) this.spawn(this.splitWanted());
+    if (this.unread() >= this.slots) {
       let stalledSince = Date.now();
-      while (w - read >= this.slots) {
+      let before = this.unread();
+      while (before >= this.slots) {
         if (Atomics.load(ctrl, CTRL_DEAD) === 1) return -1;
-        Atomics.wait(ctrl, CTRL_READ, read, 2);
-        const now = Atomics.load(ctrl, CTRL_READ);
-        if (now !== read) stalledSince = Date.now();
+        Atomics.wait(ctrl, CTRL_DEAD, 0, 2);
+        const now = this.unread();
+        if (now !== before) stalledSince = Date.now();
         else if (Date.now() - stalledSince > STALL_MS) {
           Atomics.store(ctrl, CTRL_DEAD, 1);
           this.failure ??= new Error(`flow-end worker made no progress for ${STALL_MS / 1000} s`);
           return -1;
         }
-        read = now;
+        before = now;
       }
     }
-    return w % this.slots;
+    return this.written % this.slots;
   }
 
   /**
    * Make the slot visible. A sleeping worker is woken for every 256 flows and for every
    * mark (tick, reopen, flush, end; ticks come once per packet-time second, so a flow waits
    * at most about a second): a wake is a futex syscall, and one per flow cost 0.22 s of the
-   * packet thread on the mix bench (54k flows, worker mostly asleep).
+   * packet thread on the mix bench (54k flows, workers mostly asleep).
    */
   private publish(force = false): void {
     this.written++;
     Atomics.store(this.ctrl, CTRL_WRITE, this.written);
-    if ((force || this.written - this.notified >= NOTIFY_EVERY) && Atomics.load(this.ctrl, CTRL_CONSUMER_WAITING) === 1) {
+    if (!force && this.written - this.notified < NOTIFY_EVERY) return;
+    let sleeping = false;
+    for (let i = 0; i < this.workers.length; i++) if (Atomics.load(this.ctrl, ctrlWaiting(i)) === 1) sleeping = true;
+    if (sleeping) {
       this.notified = this.written;
       Atomics.notify(this.ctrl, CTRL_WRITE);
     }
   }
+}
+
+/** Stats of the workers as one: alert counts and evictions added up, IPFIX from its owner. */
+function mergeStats(all: FlowEndStats[]): FlowEndStats {
+  if (all.length === 1) return all[0]!;
+  const d: DetectorRunnerStats = { alerts: {}, detector_evictions: {}, suppressed: 0, allowlisted: 0 };
+  let ipfix: FlowEndStats['ipfix'];
+  for (const s of all) {
+    for (const [k, v] of Object.entries(s.detectors.alerts)) d.alerts[k] = (d.alerts[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(s.detectors.detector_evictions)) d.detector_evictions[k] = (d.detector_evictions[k] ?? 0) + v;
+    d.suppressed += s.detectors.suppressed;
+    d.allowlisted += s.detectors.allowlisted;
+    ipfix ??= s.ipfix;
+  }
+  return { detectors: d, ...(ipfix ? { ipfix } : {}) };
 }

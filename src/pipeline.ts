@@ -25,6 +25,16 @@ export interface PipelineOptions extends FlowEndOptions {
   onAlert?: (a: AlertInput) => void;
 }
 
+/**
+ * Two flow-end workers (src/offload.ts) when flows start at least this often per packet:
+ * the churn bench (0.5) took 5.5-6.9 s with two against 8.3-9.5 s with one; the mix bench
+ * (0.027) 1.84-1.99 s with two against 1.40-1.79 s with one (a second worker's ~0.25 s
+ * of module loading competes with the packet thread, and there is little flow work to
+ * share). Ordinary traffic makes a few flows per hundred packets; scans and floods one
+ * per packet or two.
+ */
+const SPLIT_FLOWS_PER_PACKET = 0.1;
+
 const NO_DETECTOR_STATS: DetectorRunnerStats = { alerts: {}, detector_evictions: {}, suppressed: 0, allowlisted: 0 };
 
 /** The `--stats` summary (SPEC §5): fixed keys first, then extras. */
@@ -55,6 +65,8 @@ export class Pipeline {
   /** The flow-end stage on this thread (new Pipeline) or in a worker (Pipeline.open). */
   private readonly stage: FlowEndStage | null;
   private offload: FlowOffload | null = null;
+  /** Replay: the flow-end workers start when the traffic's shape is known (FlowOffload.maybeStart). */
+  private adaptive = false;
   private readonly packet = new DecodedPacket();
   private readonly notFlowed = new Float64Array(REASON_COUNT);
   packets = 0;
@@ -86,20 +98,35 @@ export class Pipeline {
    * the packet work on this one: what the CLI runs. Output paths are checked here, before
    * any packet is read.
    */
-  static async open(opts: FlowEndOptions): Promise<Pipeline> {
+  static async open(opts: FlowEndOptions, when: 'now' | 'adaptive' = 'now'): Promise<Pipeline> {
     const p = new Pipeline(opts, true);
     // The usual mistakes (no such folder, read-only, a directory) are caught here, so
-    // packets need not wait for the worker to load its modules and open the files.
+    // packets need not wait for the workers to load their modules and open the files.
     for (const dest of [opts.flowsDest, opts.alertsDest]) if (dest && dest !== '-') checkWritable(dest);
-    p.offload = await FlowOffload.start(opts, false);
+    const offload = new FlowOffload(opts, () => p.flowsPerPacket() >= SPLIT_FLOWS_PER_PACKET);
+    p.offload = offload;
     p.table.textAddresses = false;
-    p.table.subscribe(p.offload.onFlow);
+    p.table.subscribe(offload.onFlow);
+    if (when === 'now') await offload.start(false);
+    else p.adaptive = true;
     return p;
   }
 
+  /** Flows started per packet so far (records emitted, active cuts included, plus live flows). */
+  private flowsPerPacket(): number {
+    if (this.packets === 0) return 0;
+    let emitted = 0;
+    for (const reason of END_REASONS) emitted += this.table.counters.flowsByReason[reason];
+    return (emitted + this.table.size) / this.packets;
+  }
+
   private tick(nowMicros: number): void {
-    if (this.stage) this.stage.onTick(nowMicros);
-    else this.offload?.tick(nowMicros);
+    if (this.stage) {
+      this.stage.onTick(nowMicros);
+      return;
+    }
+    if (this.adaptive) this.offload!.maybeStart(this.packets);
+    this.offload!.tick(nowMicros);
   }
 
   /** The per-packet path. Bound once; no allocation per call. */

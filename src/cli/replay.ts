@@ -70,14 +70,15 @@ export async function replayCommand(argv: string[]): Promise<number> {
 
   // Inputs are checked (every header) before anything is written.
   const source = openCaptureFiles(positionals);
-  // Detectors and outputs run in a worker thread beside the packet work (src/offload.ts).
+  // Detectors and outputs run in worker threads beside the packet work (src/offload.ts),
+  // one or two as the traffic's flows per packet decide.
   const pipeline = await Pipeline.open({
     config,
     flowsDest: values.flows ?? config.outputs.flows,
     flowsFormat,
     alertsDest: values.alerts ?? config.outputs.alerts,
     ipfix: ipfixOptions('replay', config.outputs.ipfix, values.ipfix, values['ipfix-domain']),
-  });
+  }, 'adaptive');
 
   // SIGTERM/SIGINT: stop reading, then finish normally: every flow in memory is emitted
   // with reason "shutdown", detectors flush, outputs are closed. Nothing is lost.
