@@ -13,6 +13,7 @@
  * targets of ordinary failed connections cost little.
  */
 import { z } from 'zod';
+import { addrHash32, fmix32 } from '../util/hash.js';
 import { hostKeyText, type FlowRecord } from '../flow/record.js';
 import type { Detector, DetectorContext, DetectorModule } from './types.js';
 import { FAILED, classifyAttempt, isGroupDestination, keyLabel, keyPort, keyTransport, portKeyOf, T_ECHO } from './attempts.js';
@@ -40,20 +41,6 @@ const TOP_SLOTS = 4;
 const SAMPLE_SIZE = 10;
 /** One bit per possible first octet (IPv4) / first byte (IPv6). */
 const SLASH8_WORDS = 8;
-
-/** 32-bit finaliser of MurmurHash3 (public domain): spreads address bits over the bitmap. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-function addrHash(w: Uint32Array): number {
-  return fmix32(w[0]! ^ fmix32(w[1]! ^ fmix32(w[2]! ^ fmix32(w[3]!))));
-}
 
 /**
  * What an IPv6 target keeps as text (its key, its address, its top sources and sample):
@@ -479,7 +466,7 @@ class FloodDetector implements Detector {
     recF[f + F_FLOWS]!++;
     if (failed) recF[f + F_UNANSWERED]!++;
     const firstWord = v4 ? flow.srcAddr[3]! : flow.srcAddr[0]!;
-    slots.addSource(s, addrHash(flow.srcAddr), firstWord >>> 24, v4 ? firstWord >>> 16 : -1, firstWord | 0, v4 ? null : flow.srcIp);
+    slots.addSource(s, addrHash32(flow.srcAddr), firstWord >>> 24, v4 ? firstWord >>> 16 : -1, firstWord | 0, v4 ? null : flow.srcIp);
     const unanswered = recF[f + F_UNANSWERED]!;
     if (slots.rec[s * RECORD_WORDS + I_RAISED] === 1 || unanswered < this.config.minSources) return;
     const sources = slots.distinctSources(s);

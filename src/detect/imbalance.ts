@@ -14,6 +14,7 @@
  * closes on packet time, and at end of input.
  */
 import { z } from 'zod';
+import { addrHash32 } from '../util/hash.js';
 import { nonNegativeInt, portList, positiveInt, seconds } from '../config/fields.js';
 import { dstHostKey, hostKeyText, srcHostKey, type FlowRecord, type HostKey } from '../flow/record.js';
 import { humanBytes, transportName } from './human.js';
@@ -94,15 +95,6 @@ const INLINE_PEERS = 64;
 const CHUNK_SHIFT = 8;
 const CHUNK_MASK = (1 << CHUNK_SHIFT) - 1;
 
-/** 32-bit finaliser of MurmurHash3 (public domain). */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h;
-}
 
 /**
  * A peer as an int32: an IPv4 address exactly; an IPv6 address hashed to 32 bits, so two
@@ -111,7 +103,7 @@ function fmix32(h: number): number {
  * whether an alert is raised.
  */
 function peerKey(w: Uint32Array, ipVersion: number): number {
-  return ipVersion === 4 ? w[3]! | 0 : fmix32(w[0]! ^ fmix32(w[1]! ^ fmix32(w[2]! ^ fmix32(w[3]!))));
+  return ipVersion === 4 ? w[3]! | 0 : addrHash32(w) | 0;
 }
 
 export interface PortShare {

@@ -40,11 +40,6 @@ export function flowToIpaudit(f: FlowRecord): string {
 /** Where flowToJson and flowToIpaudit build a record before it becomes a string. */
 const scratch = Buffer.allocUnsafeSlow(16 * 1024);
 
-export const FLOW_FORMATTERS: Record<FlowsFormat, (f: FlowRecord) => string> = {
-  json: flowToJson,
-  ipaudit: flowToIpaudit,
-};
-
 // ---- Byte writers -------------------------------------------------------------------
 //
 // The same records as bytes, built in the sink's buffer through a DataView: constant text
