@@ -119,9 +119,13 @@ export function openAlertLog(dest: string, options: { append?: boolean } = {}): 
     // sonic-boom's flush(cb) calls back after the chunk in flight (16 KiB), not after all
     // buffered data (measured: 32 of 5000 records on disk). flushSync writes everything
     // that is buffered, in order, and is cheap at the rare points we flush (exit, SIGHUP,
-    // tests); the async flush then waits for a write that was already in flight.
-    stream.flushSync();
-    await new Promise<void>((resolve, reject) => stream.flush((err) => (err ? reject(err) : resolve())));
+    // the live stats timer, tests); but a flushSync beside an asynchronous write still in
+    // flight can land its lines first (seen once in CI: record 4,999 of 5,000 not last).
+    // So first let the write in flight finish (sonic-boom's own `_writing` flag; it goes
+    // on chunk after chunk while it holds data), then write the rest synchronously.
+    const inFlight = stream as unknown as { _writing?: boolean; destroyed?: boolean };
+    while (inFlight._writing && !inFlight.destroyed && !failure) await new Promise<void>((resolve) => setImmediate(resolve));
+    if (!inFlight.destroyed) stream.flushSync();
     const failed = failure as Error | undefined; // set by the 'error' handler meanwhile
     if (failed) throw new UserError('E_OUTPUT', `writing the alert log ${dest} failed: ${failed.message}`, EXIT_OUTPUT);
   }
