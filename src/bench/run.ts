@@ -341,7 +341,7 @@ interface FlowMemoryReport {
 
 /** Per packet for the packet stages, per flow for the flow-end ones. */
 function perUnit(row: StageRow, r: StageReport): string {
-  const perFlow = row.stage === 'records' || row.stage === 'detectors' || row.stage === 'output';
+  const perFlow = row.stage === 'expiry' || row.stage === 'detectors' || row.stage === 'output';
   const n = perFlow ? r.flows : r.packets;
   return n > 0 ? `${((row.seconds / n) * 1e6).toFixed(2)} us/${perFlow ? 'flow' : 'pkt'}` : '-';
 }

@@ -6,12 +6,12 @@
  * row's cost is its difference to the row before, min of N runs in this process (warm):
  *   read      file source with a no-op packet handler (read + record framing)
  *   decode    + decode() into the reused DecodedPacket
- *   flows     + FlowTable.add (lookup, update, expiry lists), no subscriber
- *   records   + a subscriber: expired flows are built as records (with address text)
+ *   flows     + FlowTable.add (lookup, update, timeout lists), no subscriber
+ *   expiry    + a subscriber: flows that expire are built as records (with address text)
  *   detectors + every detector (FlowEndStage without outputs)
  *   output    + the flow log (NDJSON to a file)
  * The CLI runs read on its own thread (files >= 32 MB) and detectors + output in a worker
- * (src/offload.ts), so its wall time is about the larger of (read..records) and
+ * (src/offload.ts), so its wall time is about the larger of (read..expiry) and
  * (detectors + output) rather than the sum shown here.
  *
  * --memory: heap after a full GC, sampled every 10% of the file, with the flow table at a
@@ -30,7 +30,7 @@ import { R_OK } from '../decode/reasons.js';
 import { FlowEndStage } from '../flow-end.js';
 import { FlowTable } from '../flow/table.js';
 
-export const STAGES = ['read', 'decode', 'flows', 'records', 'detectors', 'output'] as const;
+export const STAGES = ['read', 'decode', 'flows', 'expiry', 'detectors', 'output'] as const;
 export type Stage = (typeof STAGES)[number];
 
 export interface StageRow {
@@ -58,7 +58,7 @@ async function runUpTo(file: string, upTo: Stage, flowsOut: string): Promise<{ c
   let table: FlowTable | null = null;
   let stage: FlowEndStage | null = null;
   if (level >= STAGES.indexOf('flows')) table = new FlowTable(config.flows);
-  if (table && level === STAGES.indexOf('records')) {
+  if (table && level === STAGES.indexOf('expiry')) {
     table.subscribe(() => {}); // FlowTable.emit builds the record only when someone listens
   }
   if (table && level >= STAGES.indexOf('detectors')) {
