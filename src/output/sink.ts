@@ -164,9 +164,25 @@ function makeParents(dir: string): void {
 export function openOutputFile(dest: string, append: boolean, what: string, hint = 'check the path and its permissions'): number {
   try {
     makeParents(path.dirname(path.resolve(dest)));
+    if (!append) replaceNotTruncate(dest);
     return fs.openSync(dest, append ? 'a' : 'w');
   } catch (err) {
     throw new UserError('E_OUTPUT', `cannot write the ${what} ${dest}: ${whyNotWritable(err as NodeJS.ErrnoException)}; ${hint}`, EXIT_OUTPUT);
+  }
+}
+
+/**
+ * A replay's output replaces an existing regular file by a new one (unlink, then create)
+ * rather than truncating it: on ext4 (auto_da_alloc) a file truncated and written again
+ * is forced to disk when it is closed, 134 ms for the 380 MB flow log of the churn bench,
+ * where a new file closes at once. Anything else (a device such as /dev/null, a FIFO, a
+ * symlink, a folder we may not unlink in) is opened as before.
+ */
+function replaceNotTruncate(dest: string): void {
+  try {
+    if (fs.lstatSync(dest).isFile()) fs.unlinkSync(dest);
+  } catch {
+    // absent, or not ours to unlink: the 'w' open below truncates or explains
   }
 }
 
