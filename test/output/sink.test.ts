@@ -85,3 +85,42 @@ describe('TextSink', () => {
     expect((err as Error).message).toBe('cannot write /dev/full: no space left on the device');
   });
 });
+
+describe('replacing an existing output (replay)', () => {
+  it('a regular file is replaced by a new one (new inode, old content gone); append keeps it', async () => {
+    const dir = tmpDir();
+    const f = path.join(dir, 'flows.ndjson');
+    fs.writeFileSync(f, 'old line\n'.repeat(1000));
+    // A reader holding the old file still sees all of it: it was unlinked, not truncated
+    // (inode numbers cannot tell: ext4 hands the freed one out again at once).
+    const oldFd = fs.openSync(f, 'r');
+    const sink = new TextSink(f);
+    sink.write('new\n');
+    await sink.close();
+    expect(fs.readFileSync(f, 'utf8')).toBe('new\n');
+    expect(fs.fstatSync(oldFd).size).toBe(9000);
+    expect(fs.fstatSync(oldFd).nlink).toBe(0);
+    fs.closeSync(oldFd);
+    const appended = new TextSink(f, { append: true });
+    appended.write('more\n');
+    await appended.close();
+    expect(fs.readFileSync(f, 'utf8')).toBe('new\nmore\n');
+  });
+
+  it('a symlink is followed (its target rewritten, the link kept), a device is written to', async () => {
+    const dir = tmpDir();
+    const target = path.join(dir, 'target.ndjson');
+    const link = path.join(dir, 'link.ndjson');
+    fs.writeFileSync(target, 'old\n');
+    fs.symlinkSync(target, link);
+    const sink = new TextSink(link);
+    sink.write('via link\n');
+    await sink.close();
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(fs.readFileSync(target, 'utf8')).toBe('via link\n');
+    const dev = new TextSink('/dev/null');
+    dev.write('x\n');
+    await dev.close();
+    expect(fs.existsSync('/dev/null')).toBe(true);
+  });
+});
