@@ -211,7 +211,12 @@ export class FlowOffload {
     try {
       return await this.done;
     } finally {
-      await Promise.all(this.workers.map((w) => w.terminate()));
+      // Their outputs are closed before they post 'done': nothing is left to wait for, and
+      // awaiting the threads' teardown was 21-25 ms at the end of every replay.
+      for (const w of this.workers) {
+        w.unref();
+        void w.terminate();
+      }
     }
   }
 
