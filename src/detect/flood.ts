@@ -14,6 +14,7 @@
  */
 import { z } from 'zod';
 import { addrHash32, fmix32 } from '../util/hash.js';
+import { EMPTY, ProbeIndex } from '../util/probe-index.js';
 import { hostKeyText, type FlowRecord } from '../flow/record.js';
 import type { Detector, DetectorContext, DetectorModule } from './types.js';
 import { FAILED, classifyAttempt, isGroupDestination, keyLabel, keyPort, keyTransport, portKeyOf, T_ECHO } from './attempts.js';
@@ -116,9 +117,9 @@ class TargetSlots {
   /** Records, RECORD_WORDS per slot, and the same memory as float64. */
   rec = new Int32Array(this.buffer);
   recF = new Float64Array(this.buffer);
-  /** IPv4 (address, port key) -> slot + 1 (0 = empty); linear probing, at most half full. */
-  private index = new Int32Array(1); // one empty entry until the first grow()
-  private indexMask = 0;
+  /** IPv4 (address, port key) -> slot (util/probe-index.ts), at most half full. */
+  private readonly index = new ProbeIndex(1); // one empty bucket until the first grow()
+  private readonly hashOf = (s: number): number => indexHash(this.rec[s * RECORD_WORDS + I_DST]!, this.rec[s * RECORD_WORDS + I_PORT_KEY]!);
   private readonly v6Index = new Map<string, number>();
   readonly v6 = new Map<number, V6Texts>();
   /** Linear-counting bitmaps, BITMAP_WORDS each, made only for targets past SMALL_SET sources. */
@@ -133,13 +134,13 @@ class TargetSlots {
   /** Slot of an IPv4 target, or -1. */
   find4(dstAddr: number, portKey: number): number {
     const rec = this.rec;
-    const index = this.index;
-    const mask = this.indexMask;
+    const buckets = this.index.buckets;
+    const mask = this.index.mask;
     for (let i = indexHash(dstAddr, portKey) & mask; ; i = (i + 1) & mask) {
-      const e = index[i]!;
-      if (e === 0) return -1;
-      const r = (e - 1) * RECORD_WORDS;
-      if (rec[r + I_DST] === dstAddr && rec[r + I_PORT_KEY] === portKey) return e - 1;
+      const e = buckets[i]!;
+      if (e === EMPTY) return -1;
+      const r = e * RECORD_WORDS;
+      if (rec[r + I_DST] === dstAddr && rec[r + I_PORT_KEY] === portKey) return e;
     }
   }
 
@@ -161,7 +162,7 @@ class TargetSlots {
     this.rec[r + I_BITMAP] = -1;
     this.recF[r / 2 + F_LAST] = 0;
     if (v6 === null) {
-      this.insert4(s);
+      this.index.insert(s, this.hashOf(s));
     } else {
       this.v6.set(s, v6);
       this.v6Index.set(v6.key, s);
@@ -183,7 +184,7 @@ class TargetSlots {
       this.v6.delete(s);
       this.v6Index.delete(t.key);
     } else {
-      this.remove4(s);
+      this.index.remove(s, this.hashOf(s), this.hashOf);
     }
     this.freeSlots.push(s);
   }
@@ -308,36 +309,6 @@ class TargetSlots {
     return b;
   }
 
-  private insert4(s: number): void {
-    const r = s * RECORD_WORDS;
-    const mask = this.indexMask;
-    let i = indexHash(this.rec[r + I_DST]!, this.rec[r + I_PORT_KEY]!) & mask;
-    while (this.index[i] !== 0) i = (i + 1) & mask;
-    this.index[i] = s + 1;
-  }
-
-  /** Linear-probing delete: later entries of the run move back over the hole. */
-  private remove4(s: number): void {
-    const index = this.index;
-    const mask = this.indexMask;
-    const r = s * RECORD_WORDS;
-    let hole = indexHash(this.rec[r + I_DST]!, this.rec[r + I_PORT_KEY]!) & mask;
-    while (index[hole] !== s + 1) {
-      if (index[hole] === 0) return; // not indexed
-      hole = (hole + 1) & mask;
-    }
-    for (let j = (hole + 1) & mask; index[j] !== 0; j = (j + 1) & mask) {
-      const rj = (index[j]! - 1) * RECORD_WORDS;
-      const home = indexHash(this.rec[rj + I_DST]!, this.rec[rj + I_PORT_KEY]!) & mask;
-      // The entry at j may fill the hole when its home is not in (hole, j] (cyclically).
-      if (hole < j ? home <= hole || home > j : home <= hole && home > j) {
-        index[hole] = index[j]!;
-        hole = j;
-      }
-    }
-    index[hole] = 0;
-  }
-
   private grow(): void {
     // Doubling, but not past maxSlots while slots come back through onEvict.
     const cap = (this.cap = this.cap < this.maxSlots ? Math.min(Math.max(64, this.cap * 2), this.maxSlots) : this.cap * 2);
@@ -349,10 +320,7 @@ class TargetSlots {
     // The index: a power of two at least twice the slots (at most half full).
     let size = 2;
     while (size < cap * 2) size *= 2;
-    const old = this.index;
-    this.index = new Int32Array(size);
-    this.indexMask = size - 1;
-    for (let i = 0; i < old.length; i++) if (old[i] !== 0) this.insert4(old[i]! - 1);
+    this.index.rehash(size, this.hashOf);
   }
 
   // Alert-time reads and text.

@@ -7,9 +7,9 @@
  * collision check, and one object per flow cost ~255 B of heap against ~170 B for a slot
  * index into typed arrays. So:
  * - a 30-bit hash of the canonical 5-tuple finds the flow's slot in an open-addressing
- *   index written here (linear probing over an Int32Array of slots, backward-shift
- *   deletion, load <= 1/2). This is the per-packet path, so it is hand-written: it was an
- *   lru-cache (peek per packet, set and delete per flow), and lru-cache's per-call
+ *   index (util/probe-index.ts: linear probing over an Int32Array of slots, backward-shift
+ *   deletion, load <= 1/2; the probe loop with the tuple compare is `lookup` here).
+ *   This is the per-packet path, so it is hand-written: it was an lru-cache (peek per packet, set and delete per flow), and lru-cache's per-call
  *   overhead (options destructuring, diagnostics-channel checks, stale checks) was ~1.0 s
  *   of a 2.2 s churn replay without detectors (4M peeks + 1M sets + 1M deletes, ~125-250
  *   ns each) and ~0.25 s of the mix replay; the probe loop is ~20 ns. The LRU order is the
@@ -40,6 +40,7 @@ import {
 } from '../decode/packet.js';
 import { R_FRAGMENT_WITHOUT_FIRST, R_OK } from '../decode/reasons.js';
 import { formatAddr } from '../util/ip.js';
+import { EMPTY, ProbeIndex } from '../util/probe-index.js';
 import { FlowRecord, NO_VLANS, type EndReason, type FlowSubscriber } from './record.js';
 import {
   connState,
@@ -148,9 +149,9 @@ export class FlowTable {
     hashCollisions: 0,
   };
 
-  // Open-addressing index: bucket -> slot (NO_SLOT when empty), power-of-two size.
-  private buckets = new Int32Array(0);
-  private bucketMask = 0;
+  // hash -> slot (util/probe-index.ts: linear probing, backward-shift deletion).
+  private readonly index = new ProbeIndex(INITIAL_SLOTS * 2);
+  private readonly hashOf = (slot: number): number => this.hash[slot]!;
   private live = 0;
   private readonly side = new Map<number, SideInfo>();
   // (src, dst, proto, IP id) hash -> flow of the first fragment, for later fragments.
@@ -210,7 +211,6 @@ export class FlowTable {
     this.timeoutMicros[C_OTHER] = o.otherIdleSeconds * 1e6;
     this.timeoutMicros[C_CLOSED] = o.closedGraceSeconds * 1e6;
     this.activeMicros = o.activeSeconds * 1e6;
-    this.growBuckets(INITIAL_SLOTS * 2);
     this.grow(Math.min(o.maxFlows + 1, INITIAL_SLOTS));
     if (onFlowEnd) this.subscribers.push(onFlowEnd);
   }
@@ -334,11 +334,11 @@ export class FlowTable {
 
   /** Find the flow of a tuple: probe from the hash's bucket to the first empty one. */
   private lookup(h: number, a: Uint32Array, portA: number, b: Uint32Array, portB: number, proto: number, p: DecodedPacket): number {
-    const buckets = this.buckets;
-    const mask = this.bucketMask;
+    const buckets = this.index.buckets;
+    const mask = this.index.mask;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const s = buckets[i]!;
-      if (s === NO_SLOT) return NO_SLOT;
+      if (s === EMPTY) return NO_SLOT;
       if (this.hash[s] === h && this.sameTuple(s, a, portA, b, portB, proto, p)) return s;
     }
   }
@@ -695,37 +695,36 @@ export class FlowTable {
 
   // ---- index ----------------------------------------------------------------------------
 
-  /** Put a new flow's slot in the first empty bucket of its probe run. */
+  /** Index a new flow's slot; count it when another live flow has its 30-bit hash. */
   private indexInsert(slot: number, h: number): void {
-    if ((this.live + 1) * 2 > this.buckets.length) this.growBuckets(this.buckets.length * 2);
-    const buckets = this.buckets;
-    const mask = this.bucketMask;
-    let i = h & mask;
-    let sameHash = false;
-    for (; buckets[i] !== NO_SLOT; i = (i + 1) & mask) if (this.hash[buckets[i]!] === h) sameHash = true;
-    buckets[i] = slot;
-    this.live++;
-    if (sameHash) {
+    const index = this.index;
+    if ((this.live + 1) * 2 > index.buckets.length) index.rehash(index.buckets.length * 2, this.hashOf);
+    if (this.hashTaken(h)) {
       this.bits[slot] |= B_SHARED_HASH;
       this.counters.hashCollisions++;
     }
+    index.insert(slot, h);
+    this.live++;
   }
 
-  /**
-   * Take a slot out of the index with backward-shift deletion (no tombstones: later
-   * entries of the probe run move up into the gap when their home bucket allows).
-   */
+  /** A live flow with hash `h` is in the index (its probe run is short: at most half full). */
+  private hashTaken(h: number): boolean {
+    const buckets = this.index.buckets;
+    const mask = this.index.mask;
+    for (let i = h & mask; buckets[i] !== EMPTY; i = (i + 1) & mask) if (this.hash[buckets[i]!] === h) return true;
+    return false;
+  }
+
+  /** Take a flow's slot out of the index, keeping hashCollisions right. */
   private indexRemove(slot: number): void {
-    const buckets = this.buckets;
-    const mask = this.bucketMask;
     const h = this.hash[slot]!;
-    let i = h & mask;
-    while (buckets[i] !== slot) i = (i + 1) & mask;
     if (this.bits[slot]! & B_SHARED_HASH) {
       this.counters.hashCollisions--;
     } else if (this.counters.hashCollisions > 0) {
       // The first flow of its hash leaves: another with the same hash (if any) takes over.
-      for (let j = (h & mask); buckets[j] !== NO_SLOT; j = (j + 1) & mask) {
+      const buckets = this.index.buckets;
+      const mask = this.index.mask;
+      for (let j = h & mask; buckets[j] !== EMPTY; j = (j + 1) & mask) {
         const other = buckets[j]!;
         if (other !== slot && this.hash[other] === h && this.bits[other]! & B_SHARED_HASH) {
           this.bits[other] &= ~B_SHARED_HASH;
@@ -734,35 +733,8 @@ export class FlowTable {
         }
       }
     }
+    if (!this.index.remove(slot, h, this.hashOf)) throw new Error('flow table: expired slot not in the index (bug)');
     this.live--;
-    for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
-      const s = buckets[j]!;
-      if (s === NO_SLOT) break;
-      const home = this.hash[s]! & mask;
-      // Move s into the gap at i unless its home lies cyclically in (i, j].
-      const homeInGapToJ = i <= j ? home > i && home <= j : home > i || home <= j;
-      if (!homeInGapToJ) {
-        buckets[i] = s;
-        i = j;
-      }
-    }
-    buckets[i] = NO_SLOT;
-  }
-
-  /** Rehash into `size` buckets (a power of two). */
-  private growBuckets(size: number): void {
-    const old = this.buckets;
-    const buckets = new Int32Array(size).fill(NO_SLOT);
-    const mask = size - 1;
-    for (let k = 0; k < old.length; k++) {
-      const s = old[k]!;
-      if (s === NO_SLOT) continue;
-      let i = this.hash[s]! & mask;
-      while (buckets[i] !== NO_SLOT) i = (i + 1) & mask;
-      buckets[i] = s;
-    }
-    this.buckets = buckets;
-    this.bucketMask = mask;
   }
 
   private listAppend(c: number, slot: number): void {
