@@ -4,6 +4,8 @@
  * synchronously; a subscriber that keeps anything must copy it (strings and numbers are
  * safe to keep; the address arrays are overwritten by the next record).
  */
+import { formatIPv4 } from '../util/ip.js';
+
 export const END_REASONS = ['idle', 'active', 'fin', 'rst', 'capacity', 'shutdown'] as const;
 export type EndReason = (typeof END_REASONS)[number];
 
@@ -110,7 +112,5 @@ export function dstHostKey(f: FlowRecord): HostKey {
 
 /** Text of a host key (alert time only). */
 export function hostKeyText(k: HostKey): string {
-  if (typeof k === 'string') return k;
-  const a = k >>> 0;
-  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+  return typeof k === 'string' ? k : formatIPv4(k);
 }

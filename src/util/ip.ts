@@ -3,17 +3,19 @@
  * record is written.
  */
 export function formatAddr(words: Uint32Array, ipVersion: number): string {
-  if (ipVersion === 4) {
-    const a = words[3]! | 0;
-    const i = (a ^ (a >>> 16)) & V4_CACHE_MASK;
-    const cached = v4Text[i]!;
-    if (v4Word[i] === a && cached !== '') return cached;
-    const text = `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
-    v4Word[i] = a;
-    v4Text[i] = text;
-    return text;
-  }
-  return formatIPv6(words);
+  return ipVersion === 4 ? formatIPv4(words[3]!) : formatIPv6(words);
+}
+
+/** Dotted quad of an IPv4 address given as one 32-bit word (signed or unsigned). */
+export function formatIPv4(word: number): string {
+  const a = word | 0;
+  const i = (a ^ (a >>> 16)) & V4_CACHE_MASK;
+  const cached = v4Text[i]!;
+  if (v4Word[i] === a && cached !== '') return cached;
+  const text = `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+  v4Word[i] = a;
+  v4Text[i] = text;
+  return text;
 }
 
 /**
