@@ -143,6 +143,20 @@ export interface FailedPair {
 const SRC_PORT_SLOTS = 4;
 
 /**
+ * Misra-Gries over the SRC_PORT_SLOTS slots at `keys`/`counts[o ..]`: the most reused
+ * source port survives in one of them (a SourceWindow's own arrays, or a compact slot's).
+ */
+function countSrcPort(keys: Int32Array, counts: Int32Array, o: number, port: number): void {
+  let free = -1;
+  for (let i = o; i < o + SRC_PORT_SLOTS; i++) {
+    if (keys[i] === port) { counts[i]!++; return; }
+    if (counts[i] === 0 && free < 0) free = i;
+  }
+  if (free >= 0) { keys[free] = port; counts[free] = 1; return; }
+  for (let i = o; i < o + SRC_PORT_SLOTS; i++) if (--counts[i]! === 0) keys[i] = -1;
+}
+
+/**
  * The sliding window of one source's failed attempts: distinct (host, port) pairs in the
  * last windowSeconds (by packet time), the distinct ports per host and hosts per port
  * derived from them, and evidence counters since the window last emptied.
@@ -214,7 +228,7 @@ export class SourceWindow {
     this.failed++;
     if (verdict & RST_RECEIVED) this.rstReceived++;
     if (verdict & ICMP_UNREACH) this.icmpUnreachReceived++;
-    if (portKey >>> 16 !== T_ECHO) this.countSrcPort(srcPort);
+    if (portKey >>> 16 !== T_ECHO) countSrcPort(this.srcPortKeys, this.srcPortCounts, 0, srcPort);
     increment(this.probesPerPort, portKey, 1);
     const key = pairKey(host, portKey);
     const old = this.pairs.get(key);
@@ -263,18 +277,6 @@ export class SourceWindow {
     if (micros < this.firstMicros) this.firstMicros = micros;
   }
 
-  /** Misra-Gries: the most reused source port survives in one of the k slots. */
-  private countSrcPort(port: number): void {
-    const keys = this.srcPortKeys;
-    const counts = this.srcPortCounts;
-    let free = -1;
-    for (let i = 0; i < SRC_PORT_SLOTS; i++) {
-      if (keys[i] === port) { counts[i]!++; return; }
-      if (counts[i] === 0 && free < 0) free = i;
-    }
-    if (free >= 0) { keys[free] = port; counts[free] = 1; return; }
-    for (let i = 0; i < SRC_PORT_SLOTS; i++) if (--counts[i]! === 0) keys[i] = -1;
-  }
 
   /** The most reused source port and its (lower-bound) count of attempts. */
   topSrcPort(): { port: number; count: number } | undefined {
@@ -458,7 +460,7 @@ export class CompactAttempts {
     this.failed[slot]!++;
     if (verdict & RST_RECEIVED) this.rst[slot]!++;
     if (verdict & ICMP_UNREACH) this.unreach[slot]!++;
-    if (portKey >>> 16 !== T_ECHO) this.countSrcPort(slot, srcPort);
+    if (portKey >>> 16 !== T_ECHO) countSrcPort(this.srcKeys, this.srcCounts, slot * SRC_PORT_SLOTS, srcPort);
     if (found >= 0) {
       const at = base + found;
       this.probes[at]!++;
@@ -513,18 +515,6 @@ export class CompactAttempts {
     if (micros < this.first[slot]!) this.first[slot] = micros;
   }
 
-  private countSrcPort(slot: number, port: number): void {
-    const o = slot * SRC_PORT_SLOTS;
-    const keys = this.srcKeys;
-    const counts = this.srcCounts;
-    let free = -1;
-    for (let i = o; i < o + SRC_PORT_SLOTS; i++) {
-      if (keys[i] === port) { counts[i]!++; return; }
-      if (counts[i] === 0 && free < 0) free = i;
-    }
-    if (free >= 0) { keys[free] = port; counts[free] = 1; return; }
-    for (let i = o; i < o + SRC_PORT_SLOTS; i++) if (--counts[i]! === 0) keys[i] = -1;
-  }
 
   private copyPair(from: number, to: number): void {
     this.hosts[to] = this.hosts[from]!;
