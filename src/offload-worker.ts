@@ -55,7 +55,6 @@ async function main(): Promise<void> {
   // A pending Atomics.waitAsync does not keep a worker's event loop alive; the port does
   // while it has a listener (nothing is posted to it: everything comes through the ring).
   port.on('message', () => {});
-  post({ type: 'ready' });
 
   const record = new FlowRecord();
   const slots = views.slots;

@@ -57,7 +57,6 @@ const STALL_MS = 60_000;
 
 /** What the worker posts. */
 export type WorkerMessage =
-  | { type: 'ready' }
   | { type: 'stats'; stats: FlowEndStats; id?: number }
   | { type: 'done'; stats: FlowEndStats }
   | { type: 'alert'; alert: unknown }
@@ -88,7 +87,6 @@ export class FlowOffload {
   /** Latest stats per worker (posted on every flush and at the end). */
   private lastStats: (FlowEndStats | null)[] = [];
   private done: Promise<FlowEndStats> = Promise.resolve({ detectors: { alerts: {}, detector_evictions: {}, suppressed: 0, allowlisted: 0 } });
-  private ready: Promise<unknown> = Promise.resolve();
   private readonly flushes = new Map<number, { left: number; resolve: () => void }>();
   private nextFlushId = 1;
 
@@ -105,22 +103,12 @@ export class FlowOffload {
   }
 
   /**
-   * Start the workers now, and with `waitReady` wait until they have opened every output
-   * (or reject with why not). The live sensor does this at once; a replay lets
-   * maybeStart() choose the moment.
+   * Start the workers now (the live sensor); a replay lets maybeStart() choose the moment.
+   * Neither waits for them to load: output paths were checked by the caller, and a later
+   * failure comes out of finish().
    */
-  async start(waitReady: boolean): Promise<void> {
+  start(): void {
     this.spawn(this.splitWanted());
-    if (!waitReady) return;
-    try {
-      await Promise.race([this.ready, this.done.then(() => {})]);
-    } catch {
-      // failure is set below
-    }
-    if (this.failure) {
-      await Promise.all(this.workers.map((w) => w.terminate()));
-      throw this.failure;
-    }
   }
 
   /**
@@ -155,12 +143,6 @@ export class FlowOffload {
       return new Worker(new URL('./offload-worker.js', import.meta.url), { workerData: data, transferList: transfer[index] });
     });
     this.lastStats = this.workers.map(() => null);
-    this.ready = Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
-      const onMessage = (m: WorkerMessage) => {
-        if (m.type === 'ready') { w.off('message', onMessage); resolve(); }
-      };
-      w.on('message', onMessage);
-    })));
     this.done = Promise.all(this.workers.map((w, i) => this.watch(w, i))).then((all) => mergeStats(all));
     this.done.catch(() => {}); // observed in finish
   }

@@ -107,7 +107,7 @@ export class Pipeline {
     p.offload = offload;
     p.table.textAddresses = false;
     p.table.subscribe(offload.onFlow);
-    if (when === 'now') await offload.start(false);
+    if (when === 'now') offload.start();
     else p.adaptive = true;
     return p;
   }
