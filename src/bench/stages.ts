@@ -29,6 +29,7 @@ import { DecodedPacket } from '../decode/packet.js';
 import { R_OK } from '../decode/reasons.js';
 import { FlowEndStage } from '../flow-end.js';
 import { FlowTable } from '../flow/table.js';
+import { Pipeline } from '../pipeline.js';
 
 export const STAGES = ['read', 'decode', 'flows', 'expiry', 'detectors', 'output'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -54,7 +55,6 @@ async function runUpTo(file: string, upTo: Stage, flowsOut: string): Promise<{ c
   const source = openCaptureFiles([file]);
   const packet = new DecodedPacket();
   let packets = 0;
-  let flows = 0;
   let table: FlowTable | null = null;
   let stage: FlowEndStage | null = null;
   if (level >= STAGES.indexOf('flows')) table = new FlowTable(config.flows);
@@ -64,7 +64,6 @@ async function runUpTo(file: string, upTo: Stage, flowsOut: string): Promise<{ c
   if (table && level >= STAGES.indexOf('detectors')) {
     stage = new FlowEndStage({ config, flowsDest: level >= STAGES.indexOf('output') ? flowsOut : null });
     table.subscribe(stage.onFlow);
-    table.subscribe(() => flows++);
   }
   let nextTick = -Infinity;
   const onPacket: PacketHandler =
@@ -86,7 +85,7 @@ async function runUpTo(file: string, upTo: Stage, flowsOut: string): Promise<{ c
   if (table) table.expireAll('shutdown');
   if (stage) await stage.finish(Number.isFinite(table!.clockMicros) ? table!.clockMicros : 0);
   const c = process.cpuUsage(c0);
-  return { cpu: (c.user + c.system) / 1e6, packets, flows: table ? Object.values(table.counters.flowsByReason).reduce((a, b) => a + b, 0) : flows };
+  return { cpu: (c.user + c.system) / 1e6, packets, flows: table ? Object.values(table.counters.flowsByReason).reduce((a, b) => a + b, 0) : 0 };
 }
 
 export async function measureStages(file: string, runs: number): Promise<StageReport> {
@@ -128,20 +127,12 @@ export async function measureMemoryFlat(file: string, captureFlows: number, gc: 
   config.flows.maxFlows = maxFlows;
   const size = fs.statSync(file).size;
   const source = openCaptureFiles([file]);
-  const table = new FlowTable(config.flows);
-  const stage = new FlowEndStage({ config, flowsDest: null });
-  table.subscribe(stage.onFlow);
-  const packet = new DecodedPacket();
+  // The whole pipeline on this thread (detectors included, no outputs).
+  const pipeline = new Pipeline({ config });
   const heapMB: number[] = [];
   let nextSample = size / 10;
-  let nextTick = -Infinity;
   await source.run((buf, off, cap, wire, ts, lt) => {
-    packet.tsMicros = ts;
-    if (decode(buf, off, cap, wire, lt, packet) === R_OK) table.add(packet);
-    if (table.clockMicros >= nextTick) {
-      stage.onTick(table.clockMicros);
-      nextTick = table.clockMicros + 1e6;
-    }
+    pipeline.onPacket(buf, off, cap, wire, ts, lt);
     const done = source.progress().done;
     if (done >= nextSample) {
       nextSample += size / 10;
