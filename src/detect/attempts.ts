@@ -4,6 +4,7 @@
  * the distinct (host, port) pairs a source failed on. Both detectors keep their own
  * windows in their own bounded tables (ctx.table), so each module stays independent.
  */
+import { TCP_ACK, TCP_RST, TCP_SYN } from '../decode/packet.js';
 import type { FlowRecord, HostKey } from '../flow/record.js';
 import { FIRST_UNPRIVILEGED_PORT } from './ports.js';
 
@@ -17,9 +18,6 @@ export const ICMP_UNREACH = 8;
 /** The responder accepted (SYN/ACK seen, or inferred from the originator's RST: SH). */
 export const OPEN = 16;
 
-const TCP_SYN = 0x02;
-const TCP_RST = 0x04;
-const TCP_ACK = 0x10;
 
 /** Transport index in a port key: key = index * 65536 + port. */
 export const T_TCP = 0;

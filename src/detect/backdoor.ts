@@ -15,6 +15,7 @@
 import { z } from 'zod';
 import { CidrMatcher } from '../config/cidr.js';
 import { cidrList, nonNegativeInt, portList } from '../config/fields.js';
+import { TCP_ACK as ACK, TCP_SYN as SYN } from '../decode/packet.js';
 import type { FlowRecord } from '../flow/record.js';
 import { DEFAULT_BACKDOOR_PORTS, DEFAULT_IRC_PORTS, backdoorPortName, portTable } from './backdoor-ports.js';
 import { humanBytes, transportName } from './human.js';
@@ -22,8 +23,6 @@ import type { Detector, DetectorContext, DetectorModule, Severity } from './type
 
 const TCP = 6;
 const UDP = 17;
-const SYN = 0x02;
-const ACK = 0x10;
 
 export const backdoorSchema = z.strictObject({
   /** Server ports that name a backdoor/trojan listener (TCP and UDP). */

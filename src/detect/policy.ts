@@ -19,6 +19,7 @@
  */
 import { z } from 'zod';
 import { portList, serverZones } from '../config/fields.js';
+import { TCP_ACK as ACK, TCP_RST as RST, TCP_SYN as SYN } from '../decode/packet.js';
 import type { FlowRecord } from '../flow/record.js';
 import { formatAddr, parseAddr } from '../util/ip.js';
 import { humanBytes, transportName } from './human.js';
@@ -26,9 +27,6 @@ import type { Detector, DetectorContext, DetectorModule } from './types.js';
 
 const TCP = 6;
 const UDP = 17;
-const SYN = 0x02;
-const RST = 0x04;
-const ACK = 0x10;
 
 export const policySchema = z.strictObject({
   /** Protected server -> TCP/UDP ports it may serve on: { "10.1.0.25": [25, 587] }. */

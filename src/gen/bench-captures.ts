@@ -21,6 +21,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TCP_ACK as ACK, TCP_FIN as FIN, TCP_PSH as PSH, TCP_RST as RST, TCP_SYN as SYN } from '../decode/packet.js';
 import { FrameSpec, PcapWriter, tcp4Frame, udp4Frame, ipv4 } from './pcap-writer.js';
 import { Prng } from './prng.js';
 
@@ -31,11 +32,6 @@ export const DEFAULT_PACKETS = 2_000_000;
 /** 2024-03-05T10:00:00Z, fixed so the bytes never change. */
 const START_MICROS = 1_709_632_800 * 1e6;
 
-const FIN = 0x01;
-const SYN = 0x02;
-const RST = 0x04;
-const PSH = 0x08;
-const ACK = 0x10;
 const MSS = 1460;
 
 export interface CaptureParams {

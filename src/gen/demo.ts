@@ -13,6 +13,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TCP_ACK as ACK, TCP_FIN as FIN, TCP_PSH as PSH, TCP_RST as RST, TCP_SYN as SYN } from '../decode/packet.js';
 import {
   FrameSpec,
   MAX_FRAME_LEN,
@@ -33,11 +34,6 @@ const START_MICROS = 1_709_542_800 * 1e6;
 const DURATION_SECONDS = 600;
 const SEED = 0x7a9a0d17;
 
-const FIN = 0x01;
-const SYN = 0x02;
-const RST = 0x04;
-const PSH = 0x08;
-const ACK = 0x10;
 
 /** TCP payload per segment: 1500 MTU - 20 IP - 20 TCP (no timestamp option), the MSS our SYNs announce. */
 const MSS = 1460;

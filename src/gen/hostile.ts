@@ -18,6 +18,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TCP_SYN as SYN } from '../decode/packet.js';
 import { FrameSpec, PcapWriter, ipv4, tcp4Frame, udp4Frame } from './pcap-writer.js';
 import { Prng } from './prng.js';
 
@@ -27,7 +28,6 @@ export const UDPFLOWS_PACKETS = 1_000_000;
 const PPS = 50_000;
 /** 2024-03-05T10:00:00Z, fixed so the bytes never change. */
 const START_MICROS = 1_709_632_800 * 1e6;
-const SYN = 0x02;
 export const FLOOD_TARGET = '198.51.100.10';
 export const FLOOD_PORT = 80;
 
