@@ -7,12 +7,13 @@
  * log is as large as the packet work, so a replay takes about the longer of the two
  * instead of their sum (figures in bench/RESULTS.md).
  *
- * Ring protocol (single producer, single consumer, Atomics on a small Int32Array):
- *   ctrl[WRITE] = slots published by the main thread, ctrl[READ] = slots the worker is
- *   done with. The main thread waits (Atomics.wait, 2 ms steps) only when the ring is full;
- *   the worker sleeps in Atomics.waitAsync when it is empty, so its event loop keeps
- *   running (alert log writes, IPFIX sends). Ticks, SIGHUP reopens, flushes and the end
- *   travel as slots too, so they stay in order with the flows.
+ * Ring protocol (one producer, one or two consumers that each read every slot; Atomics on
+ *   a small Int32Array): ctrl[WRITE] = slots published by the main thread, ctrlRead(i) =
+ *   slots worker i is done with. The main thread waits (Atomics.wait, 2 ms steps) only
+ *   when the slowest worker is a whole ring behind; a worker sleeps in Atomics.waitAsync
+ *   when it has read everything, so its event loop keeps running (alert log writes, IPFIX
+ *   sends). Ticks, SIGHUP reopens, flushes and the end travel as slots too, so they stay
+ *   in order with the flows.
  */
 import os from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
@@ -108,7 +109,7 @@ export class FlowOffload {
    * failure comes out of finish().
    */
   start(): void {
-    this.spawn(this.splitWanted());
+    this.spawn();
   }
 
   /**
@@ -118,12 +119,14 @@ export class FlowOffload {
    * then records wait in the ring.
    */
   maybeStart(packets: number): void {
-    if (!this.spawned && packets >= DECIDE_PACKETS) this.spawn(this.splitWanted());
+    if (packets >= DECIDE_PACKETS) this.spawn();
   }
 
-  private spawn(split: boolean): void {
+  /** Start the workers unless they run already; the split is decided here, once. */
+  private spawn(): void {
     if (this.spawned) return;
     this.spawned = true;
+    const split = this.splitWanted();
     const options = this.options;
     const roles: { options: FlowEndOptions; peer?: WorkerData['peer'] }[] = [];
     const transfer: MessagePort[][] = [];
@@ -188,7 +191,7 @@ export class FlowOffload {
 
   /** Send the end, wait for the workers to flush detectors and close outputs; their merged stats. */
   async finish(nowMicros: number): Promise<FlowEndStats> {
-    this.spawn(this.splitWanted());
+    this.spawn();
     this.mark(KIND_END, nowMicros);
     try {
       return await this.done;
@@ -210,14 +213,14 @@ export class FlowOffload {
 
   /** Through the ring, so every flow that ended before the SIGHUP goes to the old file. */
   reopenOutputs(): void {
-    this.spawn(this.splitWanted());
+    this.spawn();
     this.mark(KIND_REOPEN, 0);
   }
 
   /** Ask the workers to write out what they hold; resolves when they have (and sent stats). */
   flushOutputs(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    this.spawn(this.splitWanted());
+    this.spawn();
     const id = this.nextFlushId++;
     return new Promise<void>((resolve) => {
       this.flushes.set(id, { left: this.workers.length, resolve: () => { this.flushes.delete(id); resolve(); } });
@@ -246,7 +249,7 @@ export class FlowOffload {
   /** The slot to fill next, waiting while the ring is full; -1 once a worker is gone. */
   private claim(): number {
     const ctrl = this.ctrl;
-    if (!this.spawned && this.written >= DECIDE_SLOTS) this.spawn(this.splitWanted());
+    if (!this.spawned && this.written >= DECIDE_SLOTS) this.spawn();
     if (this.unread() >= this.slots) {
       let stalledSince = Date.now();
       let before = this.unread();

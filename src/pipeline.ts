@@ -4,7 +4,8 @@
  *     -> expired flows -> detectors -> alert log
  *                      -> flow sink (NDJSON | IPAudit)
  * The per-packet part is `onPacket`: count, decode, add to the flow table, tick the
- * detectors once per packet-time second. Everything else happens per flow or at the end.
+ * detectors once per packet-time second. Everything else happens per flow or at the end,
+ * on this thread (new Pipeline) or in worker threads (Pipeline.open, src/offload.ts).
  */
 import type { PacketHandler, PacketSource, SourceWarning } from './capture/source.js';
 import { decode } from './decode/decode.js';
@@ -65,8 +66,6 @@ export class Pipeline {
   /** The flow-end stage on this thread (new Pipeline) or in a worker (Pipeline.open). */
   private readonly stage: FlowEndStage | null;
   private offload: FlowOffload | null = null;
-  /** Replay: the flow-end workers start when the traffic's shape is known (FlowOffload.maybeStart). */
-  private adaptive = false;
   private readonly packet = new DecodedPacket();
   private readonly notFlowed = new Float64Array(REASON_COUNT);
   packets = 0;
@@ -80,8 +79,8 @@ export class Pipeline {
   private endStats: FlowEndStats | null = null;
 
   /**
-   * Everything on this thread. Outputs are opened first: an unwritable path fails before
-   * any packet is read.
+   * Everything on this thread (`offloaded`: only the packet half, for Pipeline.open).
+   * Outputs are opened first: an unwritable path fails before any packet is read.
    */
   constructor(opts: PipelineOptions, offloaded = false) {
     this.table = new FlowTable(opts.config.flows);
@@ -107,8 +106,8 @@ export class Pipeline {
     p.offload = offload;
     p.table.textAddresses = false;
     p.table.subscribe(offload.onFlow);
+    // 'adaptive' (replay): the workers start when the traffic's shape is known (tick below).
     if (when === 'now') offload.start();
-    else p.adaptive = true;
     return p;
   }
 
@@ -125,7 +124,7 @@ export class Pipeline {
       this.stage.onTick(nowMicros);
       return;
     }
-    if (this.adaptive) this.offload!.maybeStart(this.packets);
+    this.offload!.maybeStart(this.packets); // a no-op once the workers run
     this.offload!.tick(nowMicros);
   }
 
