@@ -87,10 +87,8 @@ async function main(): Promise<void> {
       } else if (kind === KIND_END) {
         if (peer?.role === 'receive') await peerEnded;
         const stats = await stage.finish(views.clock(slot));
-        if (peer?.role === 'send') {
-          peer.port.postMessage({ type: 'end' } satisfies WorkerMessage);
-          peer.port.close();
-        }
+        if (peer?.role === 'send') peer.port.postMessage({ type: 'end' } satisfies WorkerMessage);
+        peer?.port.close();
         Atomics.store(ctrl, CTRL_READ, read + 1);
         post({ type: 'done', stats });
         port.removeAllListeners('message');
