@@ -277,53 +277,54 @@ class FileCaptureSource implements PacketSource {
         this.warnings.push({ where: f.path, message });
       };
       if (f.gzip) await this.runGzip(f, feeder, onPacket, warn);
-      else if (f.size >= (this.options.readAheadMinBytes ?? READ_AHEAD_MIN_BYTES)) await this.runReadAhead(f, feeder, onPacket, warn);
-      else await this.runPlain(f, feeder, onPacket, warn);
+      else await this.runPlain(f, feeder, onPacket, warn, f.size >= (this.options.readAheadMinBytes ?? READ_AHEAD_MIN_BYTES));
       this.doneBefore += f.size;
       this.currentDone = () => 0;
     }
   }
 
-  private async runPlain(f: CheckedFile, feeder: Feeder, onPacket: PacketHandler, warn: (m: string) => void): Promise<void> {
-    const fd = openOrThrow(f.path);
-    let read = 0;
-    this.currentDone = () => read;
-    try {
-      for (;;) {
-        const n = fs.readSync(fd, this.chunk.buf, feeder.writeAt, feeder.room, null);
-        if (n === 0) break;
-        read += n;
-        if (!feeder.commit(n, onPacket)) break;
-        await yieldToEventLoop();
-        if (this.stopped) return;
-      }
-    } finally {
-      fs.closeSync(fd);
-    }
-    feeder.finish(warn, null);
-  }
-
-  /** A big plain file: read on a second thread (read-ahead.ts), parsed in place here. */
-  private async runReadAhead(f: CheckedFile, feeder: Feeder, onPacket: PacketHandler, warn: (m: string) => void): Promise<void> {
-    const ahead = new ReadAhead(f.path, 0, this.options.readAheadChunkBytes ?? CHUNK_BYTES);
-    let read = 0;
-    this.currentDone = () => read;
-    try {
-      for (;;) {
-        let chunk: Buffer;
+  /**
+   * A plain file, in chunks: read here into the feeder's buffer, or for a big file
+   * (`readAhead`) on a second thread (read-ahead.ts) and parsed in place.
+   */
+  private async runPlain(f: CheckedFile, feeder: Feeder, onPacket: PacketHandler, warn: (m: string) => void, readAhead: boolean): Promise<void> {
+    // One chunk: its byte count (0 at the end of the file); false from `parse` once the
+    // file cannot go on.
+    let next: () => number;
+    let parse: (n: number) => boolean;
+    let close: () => void;
+    if (readAhead) {
+      const ahead = new ReadAhead(f.path, 0, this.options.readAheadChunkBytes ?? CHUNK_BYTES);
+      let chunk: Buffer = Buffer.alloc(0);
+      next = () => {
         try {
           chunk = ahead.take();
         } catch (e) {
           fsError(f.path, { code: getSystemErrorName((e as { errno: number }).errno) });
         }
-        if (chunk.length === 0) break;
-        read += chunk.length;
-        if (!feeder.feed(chunk, 0, chunk.length, onPacket)) break;
+        return chunk.length;
+      };
+      parse = (n) => feeder.feed(chunk, 0, n, onPacket);
+      close = () => ahead.close();
+    } else {
+      const fd = openOrThrow(f.path);
+      next = () => fs.readSync(fd, this.chunk.buf, feeder.writeAt, feeder.room, null);
+      parse = (n) => feeder.commit(n, onPacket);
+      close = () => fs.closeSync(fd);
+    }
+    let read = 0;
+    this.currentDone = () => read;
+    try {
+      for (;;) {
+        const n = next();
+        if (n === 0) break;
+        read += n;
+        if (!parse(n)) break;
         await yieldToEventLoop();
         if (this.stopped) return;
       }
     } finally {
-      ahead.close();
+      close();
     }
     feeder.finish(warn, null);
   }
