@@ -33,7 +33,7 @@ ip -n "$NS" link set tl1 mtu ${MTU:-9000}
 # A mirror port's settings (native-notes/README.md): no GRO, so the capture sees wire frames.
 if command -v ethtool >/dev/null; then ip netns exec "$NS" ethtool -K tl1 gro off >/dev/null 2>&1 || true; fi
 
-ip netns exec "$NS" node dist/cli/main.js live -i tl1 --stats-interval 3600 --flows /dev/null "$@" 2>"$OUT/err" &
+ip netns exec "$NS" node dist/bin/tapaudit.js live -i tl1 --stats-interval 3600 --flows /dev/null "$@" 2>"$OUT/err" &
 PID=$!
 for _ in $(seq 100); do grep -q 'listening on' "$OUT/err" && break; sleep 0.1; done
 grep -q 'listening on' "$OUT/err" || { cat "$OUT/err"; exit 1; }

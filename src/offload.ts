@@ -19,7 +19,7 @@ import os from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { DetectorRunnerStats } from './detect/framework.js';
 import { DETECTOR_MODULES } from './detect/registry.js';
-import type { FlowEndOptions, FlowEndStats } from './flow-end.js';
+import { FlowEndStage, type FlowEndOptions, type FlowEndStats } from './flow-end.js';
 import { FlowRecord } from './flow/record.js';
 import { KIND_END, KIND_FLOW, KIND_FLUSH, KIND_REOPEN, KIND_TICK, SLOT_BYTES, SlotViews } from './flow/wire.js';
 import { UserError } from './util/errors.js';
@@ -214,7 +214,6 @@ export class FlowOffload {
   /** finish() without workers: the records and ticks in the ring, in order, through a stage here. */
   private async finishHere(nowMicros: number): Promise<FlowEndStats> {
     this.spawned = true; // no worker from now on
-    const { FlowEndStage } = await import('./flow-end.js');
     const stage = new FlowEndStage(this.options);
     const record = new FlowRecord();
     const views = this.views;

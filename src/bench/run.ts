@@ -4,7 +4,7 @@
  *
  * For each bench capture (mix: large packets, reading dominates; churn: ~1M short flows,
  * the flow table dominates) and in one run:
- *   tapaudit   node dist/cli/main.js replay FILE --flows bench/out/flows.ndjson --stats bench/out/stats.json
+ *   tapaudit   node dist/bin/tapaudit.js replay FILE --flows bench/out/flows.ndjson --stats bench/out/stats.json
  *   bare-read  node dist/bench/bare-read.js FILE (8 MB fs.readSync, walk records: the floor)
  *   tcpdump    tcpdump -r FILE -w /dev/null
  *   softflowd  softflowd -d -r FILE -m 2000000 (-d: no daemon; without -n it exports
@@ -140,7 +140,7 @@ function tools(): Tool[] {
       debian: '',
       binary: process.execPath,
       args: (file) => [
-        path.join(DIST, 'cli', 'main.js'),
+        path.join(DIST, 'bin', 'tapaudit.js'),
         'replay',
         file,
         '--flows',
@@ -253,7 +253,7 @@ async function measureCapture(
       results.set(tool.name, { tool: tool.name, available: false, notice });
       continue;
     }
-    if (tool.name === 'tapaudit' && !fs.existsSync(path.join(DIST, 'cli', 'main.js'))) {
+    if (tool.name === 'tapaudit' && !fs.existsSync(path.join(DIST, 'bin', 'tapaudit.js'))) {
       console.log('  tapaudit: tapaudit CLI not built yet');
       results.set(tool.name, { tool: tool.name, available: false, notice: 'tapaudit CLI not built yet' });
       continue;

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { writeSynFlood, writeUdpFlows, SYNFLOOD_PACKETS, UDPFLOWS_PACKETS } from '../gen/hostile.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.join(here, '..', 'cli', 'main.js');
+const CLI = path.join(here, '..', 'bin', 'tapaudit.js');
 
 export interface LoadRow {
   capture: string;

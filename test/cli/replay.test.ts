@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/shared.js';
 
-const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'main.js');
+const CLI = path.join(REPO_ROOT, 'dist', 'bin', 'tapaudit.js');
 const DEMO = path.join(REPO_ROOT, 'captures', 'demo.pcap');
 
 function tapaudit(args: string[], input?: string) {

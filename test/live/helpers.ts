@@ -14,7 +14,7 @@ import path from 'node:path';
 import { describe } from 'vitest';
 import { REPO_ROOT } from '../helpers/shared.js';
 
-export const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'main.js');
+export const CLI = path.join(REPO_ROOT, 'dist', 'bin', 'tapaudit.js');
 
 function capLoads(): string | null {
   try {

@@ -5,7 +5,7 @@
  *
  * verify checks that ExecStart's binary exists, and the unit points at the install
  * location /opt/tapaudit, so the test verifies a copy whose ExecStart names this checkout's
- * dist/cli/main.js; nothing else is changed.
+ * dist/bin/tapaudit.js; nothing else is changed.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -30,9 +30,9 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function unitCopy(): string {
   const text = fs.readFileSync(UNIT, 'utf8');
-  expect(text).toContain('/usr/bin/node /opt/tapaudit/dist/cli/main.js live');
+  expect(text).toContain('/usr/bin/node /opt/tapaudit/dist/bin/tapaudit.js live');
   const copy = path.join(dir, 'tapaudit.service');
-  fs.writeFileSync(copy, text.replace('/usr/bin/node /opt/tapaudit/dist/cli/main.js', `${process.execPath} ${path.join(REPO_ROOT, 'dist', 'cli', 'main.js')}`));
+  fs.writeFileSync(copy, text.replace('/usr/bin/node /opt/tapaudit/dist/bin/tapaudit.js', `${process.execPath} ${path.join(REPO_ROOT, 'dist', 'bin', 'tapaudit.js')}`));
   return copy;
 }
 

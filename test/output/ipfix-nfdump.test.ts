@@ -17,7 +17,7 @@ import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { REPO_ROOT, capturePath, describeShared } from '../helpers/shared.js';
 
-const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'main.js');
+const CLI = path.join(REPO_ROOT, 'dist', 'bin', 'tapaudit.js');
 const haveNfdump = spawnSync('nfcapd', ['-V'], { encoding: 'utf8' }).status === 0 && spawnSync('nfdump', ['-V']).status === 0;
 if (!haveNfdump) {
   if (process.env.CI === 'true') throw new Error('nfcapd/nfdump missing: CI installs the nfdump package (.ci/run)');

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/shared.js';
 
-const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'main.js');
+const CLI = path.join(REPO_ROOT, 'dist', 'bin', 'tapaudit.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tapaudit-report-cli-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const flows = path.join(tmp, 'flows.ndjson');

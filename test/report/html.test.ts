@@ -18,7 +18,7 @@ const haveChromium = fs.existsSync(CHROMIUM);
 if (!haveChromium && process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing; CI installs Debian's chromium (.ci/run)`);
 if (!haveChromium) console.warn(`[tapaudit tests] HTML report browser test skipped: ${CHROMIUM} not installed (apt-get install chromium)`);
 
-const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'main.js');
+const CLI = path.join(REPO_ROOT, 'dist', 'bin', 'tapaudit.js');
 const DEMO = path.join(REPO_ROOT, 'captures', 'demo.pcap');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tapaudit-html-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

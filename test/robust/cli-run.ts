@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../helpers/shared.js';
 
-export const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'main.js');
+export const CLI = path.join(REPO_ROOT, 'dist', 'bin', 'tapaudit.js');
 export const DEMO = path.join(REPO_ROOT, 'captures', 'demo.pcap');
 
 export interface CliResult {
