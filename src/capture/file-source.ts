@@ -294,7 +294,12 @@ class FileCaptureSource implements PacketSource {
     let parse: (n: number) => boolean;
     let close: () => void;
     if (readAhead) {
-      const ahead = new ReadAhead(f.path, 0, this.options.readAheadChunkBytes ?? CHUNK_BYTES);
+      let ahead: ReadAhead;
+      try {
+        ahead = new ReadAhead(f.path, 0, this.options.readAheadChunkBytes ?? CHUNK_BYTES, this.options.readAheadSelfChunks);
+      } catch (e) {
+        fsError(f.path, e);
+      }
       let chunk: Buffer = Buffer.alloc(0);
       next = () => {
         try {
@@ -367,6 +372,8 @@ export interface ReadOptions {
   readAheadMinBytes?: number;
   /** Chunk size of the read-ahead thread (default CHUNK_BYTES). */
   readAheadChunkBytes?: number;
+  /** Chunks the packet thread may read itself while the reader thread starts (tests; default: no limit). */
+  readAheadSelfChunks?: number;
 }
 
 /**

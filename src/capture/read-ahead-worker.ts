@@ -4,24 +4,21 @@
  */
 import fs from 'node:fs';
 import { workerData } from 'node:worker_threads';
-import { C_EOF, C_ERRNO, C_LEN, C_STATE, FULL, FREE, type ReadAheadData } from './read-ahead.js';
+import { C_EOF, C_ERRNO, C_LEN, C_NEXT, C_STATE, FULL, FREE, readChunk, type ReadAheadData } from './read-ahead.js';
 
 const d = workerData as ReadAheadData;
 const ctrl = new Int32Array(d.ctrl);
 const chunks = d.chunks.map((b) => new Uint8Array(b));
 const fd = fs.openSync(d.path, 'r');
-let position = d.start;
 try {
-  for (let k = 0; ; k = (k + 1) % chunks.length) {
+  for (;;) {
+    // The next chunk nobody has claimed (the packet thread reads the first ones itself
+    // while this thread starts: read-ahead.ts).
+    const seq = Atomics.add(ctrl, C_NEXT, 1);
+    const k = seq % chunks.length;
     while (Atomics.load(ctrl, C_STATE + k) !== FREE) Atomics.wait(ctrl, C_STATE + k, FULL);
     const buf = chunks[k]!;
-    let got = 0;
-    while (got < buf.length) {
-      const n = fs.readSync(fd, buf, got, buf.length - got, position);
-      if (n === 0) break;
-      got += n;
-      position += n;
-    }
+    const got = readChunk(fd, buf, d.start + seq * d.chunkBytes);
     Atomics.store(ctrl, C_LEN + k, got);
     Atomics.store(ctrl, C_STATE + k, FULL);
     Atomics.notify(ctrl, C_STATE + k);

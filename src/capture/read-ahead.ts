@@ -7,10 +7,18 @@
  * end (whole replay in-process, alternating pairs): 5-10 % faster in 7 of 8 pairs, the
  * eighth a tie; the other core is shared with the flow-end worker.
  *
- * Protocol per chunk k (Int32Array ctrl): C_STATE+k is FREE (the reader may fill it) or
+ * Protocol: the file is cut into chunks of `chunkBytes`; chunk number `seq` lives in ring
+ * slot seq % READ_AHEAD_CHUNKS. Whoever fills a chunk first claims its number with
+ * Atomics on C_NEXT: the reader thread takes the next number each time; the packet thread
+ * takes the one it is waiting for when nobody has claimed it yet, that is while the
+ * reader thread is still starting (~40-60 ms of Node worker start-up, which the packet
+ * thread used to spend waiting for the first chunk: ~60 ms of every big replay) and
+ * reads it itself. Per slot k (Int32Array ctrl): C_STATE+k is FREE (it may be filled) or
  * FULL (C_LEN+k bytes for the parser); each side waits on the other with Atomics.wait and
- * wakes it with Atomics.notify. C_EOF: the reader is done (end of file or error, C_ERRNO).
+ * wakes it with Atomics.notify. C_EOF: the reader thread is done (end of file or error,
+ * C_ERRNO). A chunk shorter than chunkBytes is the file's last.
  */
+import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
 export const FREE = 0;
@@ -20,11 +28,14 @@ export const C_STATE = 0;
 export const C_LEN = READ_AHEAD_CHUNKS;
 export const C_EOF = 2 * READ_AHEAD_CHUNKS;
 export const C_ERRNO = C_EOF + 1;
-const CTRL_INTS = C_ERRNO + 1;
+/** The next chunk number nobody has claimed. */
+export const C_NEXT = C_ERRNO + 1;
+const CTRL_INTS = C_NEXT + 1;
 
 export interface ReadAheadData {
   path: string;
   start: number;
+  chunkBytes: number;
   ctrl: SharedArrayBuffer;
   chunks: SharedArrayBuffer[];
 }
@@ -33,15 +44,22 @@ export class ReadAhead {
   private readonly ctrl: Int32Array;
   private readonly chunks: Buffer[];
   private readonly worker: Worker;
-  private next = 0;
+  private readonly fd: number;
+  /** The number of the chunk take() hands out next. */
+  private seq = 0;
   private holding = -1;
 
-  constructor(path: string, start: number, chunkBytes: number) {
+  /**
+   * Opens the file here too (a missing file throws now, with its errno). `selfChunks`:
+   * read at most the first this many chunks on this thread (tests force either side).
+   */
+  constructor(path: string, private readonly start: number, private readonly chunkBytes: number, private readonly selfChunks = Infinity) {
+    this.fd = fs.openSync(path, 'r');
     const ctrl = new SharedArrayBuffer(CTRL_INTS * 4);
     const sabs = Array.from({ length: READ_AHEAD_CHUNKS }, () => new SharedArrayBuffer(chunkBytes));
     this.ctrl = new Int32Array(ctrl);
     this.chunks = sabs.map((b) => Buffer.from(b));
-    const data: ReadAheadData = { path, start, ctrl, chunks: sabs };
+    const data: ReadAheadData = { path, start, chunkBytes, ctrl, chunks: sabs };
     this.worker = new Worker(new URL('./read-ahead-worker.js', import.meta.url), { workerData: data });
     this.worker.unref();
   }
@@ -57,7 +75,13 @@ export class ReadAhead {
       Atomics.notify(ctrl, C_STATE + this.holding);
       this.holding = -1;
     }
-    const k = this.next;
+    const seq = this.seq;
+    const k = seq % READ_AHEAD_CHUNKS;
+    if (seq < this.selfChunks && Atomics.load(ctrl, C_STATE + k) !== FULL && Atomics.compareExchange(ctrl, C_NEXT, seq, seq + 1) === seq) {
+      // Nobody claimed this chunk: the reader thread is not running yet. Its slot is free
+      // (this thread handed back chunk seq - READ_AHEAD_CHUNKS before asking for this one).
+      this.fill(k, seq);
+    }
     while (Atomics.load(ctrl, C_STATE + k) !== FULL) {
       if (Atomics.load(ctrl, C_EOF) === 1 && Atomics.load(ctrl, C_STATE + k) !== FULL) {
         const errno = Atomics.load(ctrl, C_ERRNO);
@@ -67,11 +91,36 @@ export class ReadAhead {
       Atomics.wait(ctrl, C_STATE + k, FREE, 100);
     }
     this.holding = k;
-    this.next = (k + 1) % READ_AHEAD_CHUNKS;
+    this.seq = seq + 1;
     return this.chunks[k]!.subarray(0, Atomics.load(ctrl, C_LEN + k));
   }
 
+  /** Read chunk `seq` into slot k here, as the reader thread would. */
+  private fill(k: number, seq: number): void {
+    let got: number;
+    try {
+      got = readChunk(this.fd, this.chunks[k]!, this.start + seq * this.chunkBytes);
+    } catch (e) {
+      const errno = (e as NodeJS.ErrnoException).errno;
+      throw Object.assign(new Error(`read failed (errno ${errno})`), { errno: typeof errno === 'number' ? errno : -1 });
+    }
+    Atomics.store(this.ctrl, C_LEN + k, got);
+    Atomics.store(this.ctrl, C_STATE + k, FULL);
+  }
+
   close(): void {
+    fs.closeSync(this.fd);
     void this.worker.terminate();
   }
+}
+
+/** Fill `buf` from `position` (fewer bytes only at the end of the file); the byte count. */
+export function readChunk(fd: number, buf: Uint8Array, position: number): number {
+  let got = 0;
+  while (got < buf.length) {
+    const n = fs.readSync(fd, buf, got, buf.length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
 }

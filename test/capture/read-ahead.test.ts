@@ -20,8 +20,12 @@ const { openCaptureFiles } = (await import(pathToFileURL(path.join(REPO_ROOT, 'd
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tapaudit-readahead-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** Null when the file is refused at open (before any reading: both paths alike). */
-async function both(file: string, chunk: number) {
+/**
+ * Null when the file is refused at open (before any reading: both paths alike). `self`:
+ * chunks the packet thread may read itself before the reader thread takes over (0: the
+ * reader thread reads everything; undefined: as many as it gets to first).
+ */
+async function both(file: string, chunk: number, self?: number) {
   let plainSrc;
   try {
     plainSrc = openCaptureFiles([file], { readAheadMinBytes: Infinity });
@@ -29,7 +33,7 @@ async function both(file: string, chunk: number) {
     return null;
   }
   const plain = await runAll(plainSrc);
-  const aheadSrc = openCaptureFiles([file], { readAheadMinBytes: 0, readAheadChunkBytes: chunk });
+  const aheadSrc = openCaptureFiles([file], { readAheadMinBytes: 0, readAheadChunkBytes: chunk, readAheadSelfChunks: self });
   const ahead = await runAll(aheadSrc);
   return { plain, ahead, plainWarnings: plainSrc.warnings, aheadWarnings: aheadSrc.warnings };
 }
@@ -42,11 +46,14 @@ describeShared('read-ahead thread against the plain reader', () => {
     expect(files.length).toBeGreaterThan(20);
   });
 
-  for (const chunk of [257, 4096, 65_536]) {
-    it(`every formats/ and malformed/ capture, ${chunk}-byte chunks: same packets, same warnings`, async () => {
+  // The packet thread reads chunks itself until the reader thread starts; these files are
+  // small enough that it often reads them whole, so each size also runs with the reader
+  // thread reading every chunk (self 0) and with the two taking turns (self 2).
+  for (const [chunk, self] of [[257, undefined], [257, 0], [4096, undefined], [4096, 2], [65_536, 0]] as const) {
+    it(`every formats/ and malformed/ capture, ${chunk}-byte chunks, packet thread reads ${self ?? 'any number of'} chunks: same packets, same warnings`, async () => {
       let compared = 0;
       for (const f of files) {
-        const r = await both(capturePath(f), chunk);
+        const r = await both(capturePath(f), chunk, self);
         if (!r) continue;
         compared++;
         expect(r.ahead.length, f).toBe(r.plain.length);
@@ -64,7 +71,7 @@ describeShared('read-ahead thread against the plain reader', () => {
       for (let cut = 40; cut < bytes.length; cut += Math.max(1, Math.floor(bytes.length / 37))) {
         const file = path.join(tmp, `cut-${cut}-${path.basename(f)}`);
         fs.writeFileSync(file, bytes.subarray(0, cut));
-        const r = await both(file, 300);
+        const r = await both(file, 300, cut % 2 === 0 ? 0 : undefined);
         if (!r) continue; // cut inside the file header: refused at open
         truncated += r.plainWarnings.length > 0 ? 1 : 0;
         expect(r.ahead, `${f} cut at ${cut}`).toEqual(r.plain);
