@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import { workerData } from 'node:worker_threads';
-import { C_EOF, C_ERRNO, C_LEN, C_NEXT, C_STATE, FULL, FREE, readChunk, type ReadAheadData } from './read-ahead.js';
+import { C_EOF, C_ERRNO, C_LEN, C_NEXT, C_RELEASED, C_STATE, FULL, readChunk, type ReadAheadData } from './read-ahead.js';
 
 const d = workerData as ReadAheadData;
 const ctrl = new Int32Array(d.ctrl);
@@ -16,7 +16,13 @@ try {
     // while this thread starts: read-ahead.ts).
     const seq = Atomics.add(ctrl, C_NEXT, 1);
     const k = seq % chunks.length;
-    while (Atomics.load(ctrl, C_STATE + k) !== FREE) Atomics.wait(ctrl, C_STATE + k, FULL);
+    // The slot's previous chunk must have been handed back (not merely read: the packet
+    // thread may be reading it into the slot itself).
+    for (;;) {
+      const released = Atomics.load(ctrl, C_RELEASED);
+      if (released > seq - chunks.length) break;
+      Atomics.wait(ctrl, C_RELEASED, released);
+    }
     const buf = chunks[k]!;
     const got = readChunk(fd, buf, d.start + seq * d.chunkBytes);
     Atomics.store(ctrl, C_LEN + k, got);

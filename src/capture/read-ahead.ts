@@ -13,10 +13,13 @@
  * takes the one it is waiting for when nobody has claimed it yet, that is while the
  * reader thread is still starting (~40-60 ms of Node worker start-up, which the packet
  * thread used to spend waiting for the first chunk: ~60 ms of every big replay) and
- * reads it itself. Per slot k (Int32Array ctrl): C_STATE+k is FREE (it may be filled) or
- * FULL (C_LEN+k bytes for the parser); each side waits on the other with Atomics.wait and
- * wakes it with Atomics.notify. C_EOF: the reader thread is done (end of file or error,
- * C_ERRNO). A chunk shorter than chunkBytes is the file's last.
+ * reads it itself. A slot is filled with chunk seq only once chunk seq - READ_AHEAD_CHUNKS
+ * has been handed back (C_RELEASED counts the chunks handed back): checking that the slot
+ * is not FULL is not enough, as the packet thread may still be reading the chunk before
+ * into it. Per slot k (Int32Array ctrl): C_STATE+k is FULL when C_LEN+k bytes wait for
+ * the parser, FREE otherwise; each side waits on the other with Atomics.wait and wakes it
+ * with Atomics.notify. C_EOF: the reader thread is done (end of file or error, C_ERRNO).
+ * A chunk shorter than chunkBytes is the file's last.
  */
 import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
@@ -30,7 +33,9 @@ export const C_EOF = 2 * READ_AHEAD_CHUNKS;
 export const C_ERRNO = C_EOF + 1;
 /** The next chunk number nobody has claimed. */
 export const C_NEXT = C_ERRNO + 1;
-const CTRL_INTS = C_NEXT + 1;
+/** Chunks the packet thread has handed back. */
+export const C_RELEASED = C_NEXT + 1;
+const CTRL_INTS = C_RELEASED + 1;
 
 export interface ReadAheadData {
   path: string;
@@ -72,14 +77,16 @@ export class ReadAhead {
     const ctrl = this.ctrl;
     if (this.holding >= 0) {
       Atomics.store(ctrl, C_STATE + this.holding, FREE);
-      Atomics.notify(ctrl, C_STATE + this.holding);
+      Atomics.add(ctrl, C_RELEASED, 1);
+      Atomics.notify(ctrl, C_RELEASED);
       this.holding = -1;
     }
     const seq = this.seq;
     const k = seq % READ_AHEAD_CHUNKS;
     if (seq < this.selfChunks && Atomics.load(ctrl, C_STATE + k) !== FULL && Atomics.compareExchange(ctrl, C_NEXT, seq, seq + 1) === seq) {
-      // Nobody claimed this chunk: the reader thread is not running yet. Its slot is free
-      // (this thread handed back chunk seq - READ_AHEAD_CHUNKS before asking for this one).
+      // Nobody claimed this chunk: the reader thread is not running yet. Its slot is free:
+      // this thread handed back chunk seq - READ_AHEAD_CHUNKS, and the reader thread will
+      // not fill it with seq + READ_AHEAD_CHUNKS before this one is handed back.
       this.fill(k, seq);
     }
     while (Atomics.load(ctrl, C_STATE + k) !== FULL) {

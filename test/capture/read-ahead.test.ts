@@ -17,6 +17,9 @@ import { runAll } from './collect.js';
 const { openCaptureFiles } = (await import(pathToFileURL(path.join(REPO_ROOT, 'dist', 'capture', 'file-source.js')).href)) as
   typeof import('../../src/capture/file-source.js');
 
+const { ensureCapture } = (await import(pathToFileURL(path.join(REPO_ROOT, 'dist', 'gen', 'bench-captures.js')).href)) as
+  typeof import('../../src/gen/bench-captures.js');
+
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tapaudit-readahead-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -37,6 +40,34 @@ async function both(file: string, chunk: number, self?: number) {
   const ahead = await runAll(aheadSrc);
   return { plain, ahead, plainWarnings: plainSrc.warnings, aheadWarnings: aheadSrc.warnings };
 }
+
+/** Packets, and a digest of every packet's time, lengths and bytes (FNV-1a). */
+async function digest(src: ReturnType<typeof openCaptureFiles>): Promise<{ packets: number; digest: number; warnings: string[] }> {
+  let packets = 0;
+  let h = 0x811c9dc5;
+  await src.run((b, o, c, w, ts) => {
+    packets++;
+    h = Math.imul(h ^ (ts % 0x7fffffff), 16777619) ^ Math.imul(c, 31) ^ w;
+    for (let i = o; i < o + c; i++) h = Math.imul(h ^ b[i]!, 16777619);
+  });
+  return { packets, digest: h >>> 0, warnings: src.warnings.map((x) => x.message) };
+}
+
+// The start-up hand-over (the packet thread reading the first chunks itself, then the
+// reader thread taking over) raced once: the reader thread filled a slot the packet thread
+// was still reading into, which read as a damaged file a few runs in ten with chunks of a
+// few KiB. A 32 MB capture, many small chunks, several runs each: all must match.
+it('a 32 MB capture read again and again with small chunks: the same packets every time', async () => {
+  const { file } = ensureCapture(path.join(tmp, 'churn'), 'churn', 400_000);
+  const want = await digest(openCaptureFiles([file], { readAheadMinBytes: Infinity }));
+  expect(want.packets).toBe(400_000);
+  for (let run = 0; run < 4; run++) {
+    for (const chunk of [4096, 16_384, 65_536]) {
+      const got = await digest(openCaptureFiles([file], { readAheadMinBytes: 0, readAheadChunkBytes: chunk }));
+      expect(got, `run ${run}, ${chunk}-byte chunks`).toEqual(want);
+    }
+  }
+}, 60_000);
 
 describeShared('read-ahead thread against the plain reader', () => {
   // Well-formed and damaged files (damaged framing: the "at byte N" of the warning must agree).
