@@ -18,7 +18,7 @@ import { detectFormat, isGzip, userInputError } from './format.js';
 import type { RecordParser } from './parser.js';
 import { PcapParser } from './pcap.js';
 import { PcapngParser } from './pcapng.js';
-import { ReadAhead } from './read-ahead.js';
+import { READ_AHEAD_CHUNK_BYTES, ReadAhead } from './read-ahead.js';
 import type { PacketHandler, PacketSource, SourceWarning } from './source.js';
 
 /** 8 MiB read chunks: large enough that syscalls and event-loop turns are noise (see above). */
@@ -296,7 +296,7 @@ class FileCaptureSource implements PacketSource {
     if (readAhead) {
       let ahead: ReadAhead;
       try {
-        ahead = new ReadAhead(f.path, 0, this.options.readAheadChunkBytes ?? CHUNK_BYTES, this.options.readAheadSelfChunks);
+        ahead = new ReadAhead(f.path, 0, this.options.readAheadChunkBytes ?? READ_AHEAD_CHUNK_BYTES, this.options.readAheadSelfChunks);
       } catch (e) {
         fsError(f.path, e);
       }
@@ -370,7 +370,7 @@ export function openCaptureFiles(paths: string[], options: ReadOptions = {}): Pa
 export interface ReadOptions {
   /** Plain files from this size use the read-ahead thread (default READ_AHEAD_MIN_BYTES). */
   readAheadMinBytes?: number;
-  /** Chunk size of the read-ahead thread (default CHUNK_BYTES). */
+  /** Chunk size of the read-ahead thread (default READ_AHEAD_CHUNK_BYTES). */
   readAheadChunkBytes?: number;
   /** Chunks the packet thread may read itself while the reader thread starts (tests; default: no limit). */
   readAheadSelfChunks?: number;
