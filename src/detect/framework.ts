@@ -250,9 +250,12 @@ export function boundedTable<K extends {}, V extends {}>(
     throw new Error(`table ${statsName}: maxEntries must be a positive integer, got ${maxEntries}`);
   }
   evictions[statsName] ??= 0;
-  // lru-cache allocates its arrays for `max` up front (~17 ms for 100k entries, and a run
-  // makes about ten tables), so a table starts small and doubles up to maxEntries,
-  // keeping recency order (entries re-set from least to most recent).
+  // lru-cache allocates its arrays for `max` up front (~11-17 ms for 100k entries: it
+  // builds them with Array.from({ length: max }); a run makes about ten tables), so a
+  // table starts small and grows four-fold up to maxEntries, keeping recency order
+  // (entries re-set from least to most recent). Four-fold rather than doubling: filling a
+  // 100,000-entry table took 48-50 ms against 59-63 ms (65,536 keys: 17-20 against
+  // 30-35 ms; 20,000 keys: 13-17 against 12-14 ms), fewer copies and constructions.
   const make = (max: number) =>
     new LRUCache<K, V>({
       max,
@@ -266,7 +269,7 @@ export function boundedTable<K extends {}, V extends {}>(
   let cap = Math.min(maxEntries, 4096);
   let cache = make(cap);
   const grow = () => {
-    cap = Math.min(cap * 2, maxEntries);
+    cap = Math.min(cap * 4, maxEntries);
     const bigger = make(cap);
     for (const k of cache.rkeys()) bigger.set(k, cache.peek(k)!);
     cache = bigger;
