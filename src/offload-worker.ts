@@ -4,8 +4,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { FlowEndStage } from './flow-end.js';
 import { FlowRecord } from './flow/record.js';
-import { KIND_END, KIND_FLOW, KIND_FLUSH, KIND_REOPEN, KIND_TICK, SlotViews } from './flow/wire.js';
-import { CTRL_DEAD, CTRL_WRITE, ctrlRead, ctrlWaiting, type WorkerData, type WorkerMessage } from './offload.js';
+import { KIND_END, KIND_FLOW, KIND_FLUSH, KIND_REOPEN, SlotViews } from './flow/wire.js';
+import { CTRL_DEAD, CTRL_WRITE, ctrlRead, ctrlWaiting, deliverSlot, type WorkerData, type WorkerMessage } from './offload.js';
 import type { AlertInput } from './detect/types.js';
 import { isUserError } from './util/errors.js';
 
@@ -73,13 +73,9 @@ async function main(): Promise<void> {
     let n = 0;
     while (read !== written) {
       const slot = read % slots;
-      const kind = views.kind(slot);
-      if (kind === KIND_FLOW) {
-        views.readFlow(slot, record);
-        stage.onFlow(record);
-      } else if (kind === KIND_TICK) {
-        stage.onTick(views.clock(slot));
-      } else if (kind === KIND_REOPEN) {
+      // Flows and ticks (nearly every slot) go straight to the stage; the marks are here.
+      const kind = deliverSlot(views, slot, record, stage) ? KIND_FLOW : views.kind(slot);
+      if (kind === KIND_REOPEN) {
         stage.reopenOutputs();
       } else if (kind === KIND_FLUSH) {
         await stage.flushOutputs();

@@ -219,15 +219,7 @@ export class FlowOffload {
     const views = this.views;
     // Before the workers start only flows and ticks are written (a reopen or a flush
     // starts them), and no more than a ring's worth.
-    for (let slot = 0; slot < this.written; slot++) {
-      const kind = views.kind(slot);
-      if (kind === KIND_FLOW) {
-        views.readFlow(slot, record);
-        stage.onFlow(record);
-      } else if (kind === KIND_TICK) {
-        stage.onTick(views.clock(slot));
-      }
-    }
+    for (let slot = 0; slot < this.written; slot++) deliverSlot(views, slot, record, stage);
     const stats = await stage.finish(nowMicros);
     this.lastStats = [stats];
     return stats;
@@ -314,6 +306,25 @@ export class FlowOffload {
       Atomics.notify(this.ctrl, CTRL_WRITE);
     }
   }
+}
+
+/**
+ * A flow or tick slot into the stage (what the worker does with most slots, and all a
+ * replay writes before its workers start); false for the other marks, which are the
+ * caller's to handle.
+ */
+export function deliverSlot(views: SlotViews, slot: number, record: FlowRecord, stage: FlowEndStage): boolean {
+  const kind = views.kind(slot);
+  if (kind === KIND_FLOW) {
+    views.readFlow(slot, record);
+    stage.onFlow(record);
+    return true;
+  }
+  if (kind === KIND_TICK) {
+    stage.onTick(views.clock(slot));
+    return true;
+  }
+  return false;
 }
 
 /** Stats of the workers as one: alert counts and evictions added up, IPFIX from its owner. */
