@@ -3,13 +3,17 @@
  * logs). Updated from a 250 ms timer: the source yields to the event loop between chunks,
  * so the per-packet path pays nothing for it.
  */
-import cliProgress from 'cli-progress';
 import type { PacketSource } from '../capture/source.js';
+import { lazyModule } from '../util/lazy-module.js';
+
+/** Loaded only when a bar is shown (a terminal): ~8 ms of start-up otherwise. */
+const cliProgressModule = lazyModule<typeof import('cli-progress')>('cli-progress');
 
 export function startProgress(source: PacketSource, packets: () => number): () => void {
   if (!process.stderr.isTTY) return () => {};
   const { total } = source.progress();
   if (total <= 0) return () => {};
+  const cliProgress = cliProgressModule();
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,

@@ -7,17 +7,13 @@
  *   tapaudit.yaml:3:7: YAML syntax error: ...
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
+import { lazyModule } from '../util/lazy-module.js';
 
 /**
  * yaml is loaded only when there is a config file to parse: its import is ~27 ms of a
  * replay's start-up, and most runs (the bench, the demo, a quick replay) have no --config.
  */
-let yamlModule: typeof import('yaml') | null = null;
-function yaml(): typeof import('yaml') {
-  yamlModule ??= createRequire(import.meta.url)('yaml') as typeof import('yaml');
-  return yamlModule;
-}
+const yaml = lazyModule<typeof import('yaml')>('yaml');
 import type { z } from 'zod';
 import { DETECTOR_MODULES } from '../detect/registry.js';
 import type { DetectorModule } from '../detect/types.js';

@@ -1,0 +1,14 @@
+/**
+ * A CommonJS package loaded on first use instead of at start-up. For packages only some
+ * runs need, whose import is a noticeable part of a replay's start: yaml (~27 ms, only
+ * with --config), pino (~25 ms, only with an alert log), cli-progress (~8 ms, only on a
+ * terminal). Every replay and every flow-end worker used to load all three.
+ */
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+export function lazyModule<T>(name: string): () => T {
+  let loaded: T | undefined;
+  return () => (loaded ??= require(name) as T);
+}
