@@ -21,7 +21,7 @@ import { PcapngParser } from './pcapng.js';
 import { READ_AHEAD_CHUNK_BYTES, ReadAhead } from './read-ahead.js';
 import type { PacketHandler, PacketSource, SourceWarning } from './source.js';
 
-/** 8 MiB read chunks: large enough that syscalls and event-loop turns are noise (see above). */
+/** 8 MiB read chunks for files read on this thread (below READ_AHEAD_MIN_BYTES, and gzip input): syscalls and event-loop turns are noise (see above). */
 export const CHUNK_BYTES = 8 * 1024 * 1024;
 /**
  * Plain files from this size are read on a second thread (read-ahead.ts); below it the

@@ -1,6 +1,6 @@
 /**
  * Reading a big plain capture file on a second thread: a worker fills a ring of shared
- * 8 MiB chunks with fs.readSync while the packet thread parses the chunk before, in place
+ * chunks (READ_AHEAD_CHUNK_BYTES) with fs.readSync while the packet thread parses the chunk before, in place
  * (Feeder.feed: no copy but a record that straddles two chunks). A read from the page
  * cache is a kernel copy of every byte: on the 1.46 GB mix bench 0.27-0.36 s of system
  * time of the packet thread's ~1.1 s, which this moves to the other core. Measured end to
