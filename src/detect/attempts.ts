@@ -549,8 +549,16 @@ export class CompactAttempts {
     this.srcKeys = i32(this.srcKeys, SRC_PORT_SLOTS);
     this.srcCounts = i32(this.srcCounts, SRC_PORT_SLOTS);
     const op = new Uint16Array(slots * OPEN_PORTS); op.set(this.open); this.open = op;
-    for (let i = this.slots; i < slots; i++) this.source.push('');
-    for (let i = this.slots * p; i < slots * p; i++) this.hosts.push(0);
+    // The two plain arrays are made whole and copied into: growing them one push at a
+    // time (1.5M pushes for 65,536 sources) made allocating 65,536 slots take 58-90 ms.
+    this.source = copyInto(new Array<string>(slots).fill(''), this.source);
+    this.hosts = copyInto(new Array<HostKey>(slots * p).fill(0), this.hosts);
     this.slots = slots;
   }
+}
+
+/** `to` with the elements of `from` at its start. */
+function copyInto<T>(to: T[], from: readonly T[]): T[] {
+  for (let i = 0; i < from.length; i++) to[i] = from[i]!;
+  return to;
 }
