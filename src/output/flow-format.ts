@@ -150,6 +150,11 @@ function putNumber(buf: Buffer, v: DataView, off: number, n: number): number {
   return off + 4;
 }
 
+/** A constant key (ending in ':'), then a number: most fields of a JSON record. */
+function putField(buf: Buffer, v: DataView, off: number, key: Ascii, n: number): number {
+  return putNumber(buf, v, put(v, off, key), n);
+}
+
 /** An IPv4 address (a word) in dotted decimal. */
 function putIPv4(v: DataView, off: number, a: number): number {
   let o = a >>> 24;
@@ -307,20 +312,14 @@ export function flowJsonBytes(buf: Buffer, off: number, f: FlowRecord): number {
   else off = putText(buf, v, off, `","proto":"${protoName(proto)}","src_ip":"`);
   const v4 = f.ipVersion === 4;
   off = v4 ? putIPv4(v, off, f.srcAddr[3]!) : putText(buf, v, off, f.srcIp);
-  off = put(v, off, J_SRC_PORT);
-  off = putNumber(buf, v, off, f.srcPort);
+  off = putField(buf, v, off, J_SRC_PORT, f.srcPort);
   off = put(v, off, J_DST_IP);
   off = v4 ? putIPv4(v, off, f.dstAddr[3]!) : putText(buf, v, off, f.dstIp);
-  off = put(v, off, J_DST_PORT);
-  off = putNumber(buf, v, off, f.dstPort);
-  off = put(v, off, J_PKTS_TS);
-  off = putNumber(buf, v, off, f.pktsToServer);
-  off = put(v, off, J_PKTS_TC);
-  off = putNumber(buf, v, off, f.pktsToClient);
-  off = put(v, off, J_BYTES_TS);
-  off = putNumber(buf, v, off, f.bytesToServer);
-  off = put(v, off, J_BYTES_TC);
-  off = putNumber(buf, v, off, f.bytesToClient);
+  off = putField(buf, v, off, J_DST_PORT, f.dstPort);
+  off = putField(buf, v, off, J_PKTS_TS, f.pktsToServer);
+  off = putField(buf, v, off, J_PKTS_TC, f.pktsToClient);
+  off = putField(buf, v, off, J_BYTES_TS, f.bytesToServer);
+  off = putField(buf, v, off, J_BYTES_TC, f.bytesToClient);
   const key = middleKey(f);
   let middle = key < 0 ? undefined : middles.get(key);
   if (middle === undefined) {
@@ -344,18 +343,13 @@ export function flowJsonBytes(buf: Buffer, off: number, f: FlowRecord): number {
   }
   v.setUint8(off++, 0x5d); // ']'
   if (f.icmpType >= 0) {
-    off = put(v, off, J_ICMP_TYPE);
-    off = putNumber(buf, v, off, f.icmpType);
-    off = put(v, off, J_ICMP_CODE);
-    off = putNumber(buf, v, off, f.icmpCode);
+    off = putField(buf, v, off, J_ICMP_TYPE, f.icmpType);
+    off = putField(buf, v, off, J_ICMP_CODE, f.icmpCode);
   }
   if (f.icmpErrors > 0) {
-    off = put(v, off, J_ERRORS);
-    off = putNumber(buf, v, off, f.icmpErrors);
-    off = put(v, off, J_ERROR_TYPE);
-    off = putNumber(buf, v, off, f.icmpErrorType);
-    off = put(v, off, J_ERROR_CODE);
-    off = putNumber(buf, v, off, f.icmpErrorCode);
+    off = putField(buf, v, off, J_ERRORS, f.icmpErrors);
+    off = putField(buf, v, off, J_ERROR_TYPE, f.icmpErrorType);
+    off = putField(buf, v, off, J_ERROR_CODE, f.icmpErrorCode);
     off = put(v, off, J_ERROR_FROM);
     off = putText(buf, v, off, f.icmpErrorFrom);
     v.setUint8(off++, 0x22); // '"'
@@ -367,8 +361,7 @@ export function flowJsonBytes(buf: Buffer, off: number, f: FlowRecord): number {
     off = putText(buf, v, off, f.icmpQuotedDstIp);
     off = put(v, off, J_QUOTED_PROTO);
     off = putText(buf, v, off, protoName(f.icmpQuotedProto));
-    off = put(v, off, J_QUOTED_PORT);
-    off = putNumber(buf, v, off, f.icmpQuotedDstPort);
+    off = putField(buf, v, off, J_QUOTED_PORT, f.icmpQuotedDstPort);
     v.setUint8(off++, 0x7d); // '}'
   }
   v.setInt16(off, 0x0a7d, true); // '}\n'
