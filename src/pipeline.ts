@@ -32,7 +32,8 @@ export interface PipelineOptions extends FlowEndOptions {
  * (0.027) 1.84-1.99 s with two against 1.40-1.79 s with one (a second worker's ~0.25 s
  * of module loading competes with the packet thread, and there is little flow work to
  * share). Ordinary traffic makes a few flows per hundred packets; scans and floods one
- * per packet or two.
+ * per packet or two. (Measured before the bundled build cut a worker's module loading to
+ * ~45 ms; the mix comparison has not been repeated since.)
  */
 const SPLIT_FLOWS_PER_PACKET = 0.1;
 
