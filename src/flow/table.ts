@@ -9,8 +9,9 @@
  * - a 30-bit hash of the canonical 5-tuple finds the flow's slot in an open-addressing
  *   index (util/probe-index.ts: linear probing over an Int32Array of slots, backward-shift
  *   deletion, load <= 1/2; the probe loop with the tuple compare is `lookup` here).
- *   This is the per-packet path, so it is hand-written: it was an lru-cache (peek per packet, set and delete per flow), and lru-cache's per-call
- *   overhead (options destructuring, diagnostics-channel checks, stale checks) was ~1.0 s
+ *   This is the per-packet path, so it is hand-written: it was an lru-cache (peek per
+ *   packet, set and delete per flow), and lru-cache's per-call overhead (options
+ *   destructuring, diagnostics-channel checks, stale checks) was ~1.0 s
  *   of a 2.2 s churn replay without detectors (4M peeks + 1M sets + 1M deletes, ~125-250
  *   ns each) and ~0.25 s of the mix replay; the probe loop is ~20 ns. The LRU order is the
  *   expiry lists below, which keep every flow in last-packet order: the capacity victim

@@ -12,7 +12,12 @@ let prefixA = '';
 let secondB = NaN;
 let prefixB = '';
 
-function prefixOf(second: number): string | null {
+/**
+ * The cached "YYYY-MM-DDTHH:MM:SS." of a second (what formatMicros puts before the six
+ * fraction digits), or null where Date cannot hold it. Also for writers that keep their
+ * own byte form of it (the flow writers).
+ */
+export function secondPrefix(second: number): string | null {
   if (second === secondA) return prefixA;
   if (second === secondB) return prefixB;
   const d = new Date(second * 1000);
@@ -27,17 +32,9 @@ function prefixOf(second: number): string | null {
 
 export function formatMicros(micros: number): string {
   const second = Math.floor(micros / 1e6);
-  const prefix = prefixOf(second);
+  const prefix = secondPrefix(second);
   if (prefix === null) return micros < 0 ? '0000-01-01T00:00:00.000000Z' : '9999-12-31T23:59:59.999999Z';
   const frac = Math.floor(micros - second * 1e6);
   return `${prefix}${String(frac).padStart(6, '0')}Z`;
 }
 
-/**
- * The cached "YYYY-MM-DDTHH:MM:SS." of a second (what formatMicros puts before the six
- * fraction digits), or null where Date cannot hold it. For writers that keep their own
- * byte form of it (the flow writers).
- */
-export function secondPrefix(second: number): string | null {
-  return prefixOf(second);
-}
