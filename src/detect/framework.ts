@@ -19,6 +19,7 @@ import { LRUCache } from 'lru-cache';
 import { CidrMatcher } from '../config/cidr.js';
 import type { Config } from '../config/schema.js';
 import type { FlowRecord } from '../flow/record.js';
+import { LruTable } from './lru-table.js';
 import { DETECTOR_MODULES } from './registry.js';
 import type { AlertInput, BoundedTable, Detector, DetectorContext, DetectorModule, RuleId } from './types.js';
 
@@ -97,17 +98,21 @@ export function createDetectorRunner(
   }
 
   evictions[SUPPRESSION_TABLE] = 0;
-  const suppression = new LRUCache<string, SuppressionEntry>({
-    max: config.alerts.maxSuppressionEntries,
-    // A full table closes its least recently used window early: the summary is written
-    // now rather than lost.
-    dispose: (entry, _key, reason) => {
-      if (reason === 'evict') {
-        evictions[SUPPRESSION_TABLE]!++;
-        closeEntry(entry);
-      }
-    },
-  });
+  // Made at the first alert: lru-cache allocates its arrays for `max` (100,000 by default)
+  // up front, ~12 ms at the start of every run, and many runs raise no alert at all.
+  let suppression: LRUCache<string, SuppressionEntry> | null = null;
+  const suppressionTable = (): LRUCache<string, SuppressionEntry> =>
+    (suppression ??= new LRUCache<string, SuppressionEntry>({
+      max: config.alerts.maxSuppressionEntries,
+      // A full table closes its least recently used window early: the summary is written
+      // now rather than lost.
+      dispose: (entry, _key, reason) => {
+        if (reason === 'evict') {
+          evictions[SUPPRESSION_TABLE]!++;
+          closeEntry(entry);
+        }
+      },
+    }));
   /**
    * Windows with repeats, in the order they opened. Packet time is nearly monotonic, so
    * the front is the next to close; a window opened out of order closes at most as late
@@ -126,7 +131,8 @@ export function createDetectorRunner(
         closeEntry(e);
         // The window is over: the next alert for this key is written at once.
         const key = suppressionKey(e.latest!);
-        if (suppression.peek(key) === e) suppression.delete(key);
+        const table = suppressionTable();
+        if (table.peek(key) === e) table.delete(key);
       }
     }
     if (pendingHead > 1024 && pendingHead * 2 > pending.length) {
@@ -146,7 +152,8 @@ export function createDetectorRunner(
     }
     const key = suppressionKey(a);
     const now = a.timestampMicros;
-    const e = suppression.get(key);
+    const table = suppressionTable();
+    const e = table.get(key);
     if (e && !e.closed && now - e.windowStartMicros < suppressMicros) {
       if (e.repeats === 0) pending.push(e);
       e.repeats++;
@@ -156,7 +163,7 @@ export function createDetectorRunner(
       return;
     }
     if (e) closeEntry(e); // an expired window whose tick has not come yet
-    suppression.set(key, { windowStartMicros: now, repeats: 0, minStartMicros: a.startMicros, latest: a, closed: false });
+    table.set(key, { windowStartMicros: now, repeats: 0, minStartMicros: a.startMicros, latest: a, closed: false });
     write(a);
   }
 
@@ -231,7 +238,7 @@ export function createDetectorRunner(
     flush(nowMicros: number): void {
       for (let i = 0; i < detectors.length; i++) detectors[i]!.flush?.(nowMicros);
       closeDue(nowMicros, true);
-      suppression.clear();
+      suppression?.clear();
     },
     stats(): DetectorRunnerStats {
       return { alerts: { ...alertCounts }, detector_evictions: { ...evictions }, suppressed, allowlisted };
@@ -239,7 +246,7 @@ export function createDetectorRunner(
   };
 }
 
-/** A BoundedTable over lru-cache; evictions because of `max` are counted under `statsName`. */
+/** A BoundedTable (lru-table.ts); evictions because of `max` are counted under `statsName`. */
 export function boundedTable<K extends {}, V extends {}>(
   statsName: string,
   maxEntries: number,
@@ -250,44 +257,8 @@ export function boundedTable<K extends {}, V extends {}>(
     throw new Error(`table ${statsName}: maxEntries must be a positive integer, got ${maxEntries}`);
   }
   evictions[statsName] ??= 0;
-  // lru-cache allocates its arrays for `max` up front (~11-17 ms for 100k entries: it
-  // builds them with Array.from({ length: max }); a run makes about ten tables), so a
-  // table starts small and grows four-fold up to maxEntries, keeping recency order
-  // (entries re-set from least to most recent). Four-fold rather than doubling: filling a
-  // 100,000-entry table took 48-50 ms against 59-63 ms (65,536 keys: 17-20 against
-  // 30-35 ms; 20,000 keys: 13-17 against 12-14 ms), fewer copies and constructions.
-  const make = (max: number) =>
-    new LRUCache<K, V>({
-      max,
-      dispose: (v, k, reason) => {
-        if (reason === 'evict') {
-          evictions[statsName]!++;
-          onEvict?.(v, k);
-        }
-      },
-    });
-  let cap = Math.min(maxEntries, 4096);
-  let cache = make(cap);
-  const grow = () => {
-    cap = Math.min(cap * 4, maxEntries);
-    const bigger = make(cap);
-    for (const k of cache.rkeys()) bigger.set(k, cache.peek(k)!);
-    cache = bigger;
-  };
-  return {
-    get: (key) => cache.get(key),
-    set: (key, value) => {
-      if (cache.size >= cap && cap < maxEntries && !cache.has(key)) grow();
-      cache.set(key, value);
-    },
-    delete: (key) => {
-      cache.delete(key);
-    },
-    has: (key) => cache.has(key),
-    get size() {
-      return cache.size;
-    },
-    entries: () => cache.entries(),
-    clear: () => cache.clear(),
-  };
+  return new LruTable<K & (number | string), V>(maxEntries, (v, k) => {
+    evictions[statsName]!++;
+    onEvict?.(v, k);
+  }) as unknown as BoundedTable<K, V>;
 }
