@@ -15,10 +15,16 @@
  *   of a 2.2 s churn replay without detectors (4M peeks + 1M sets + 1M deletes, ~125-250
  *   ns each) and ~0.25 s of the mix replay; the probe loop is ~20 ns. The LRU order is the
  *   expiry lists below, which keep every flow in last-packet order: the capacity victim
- *   is the oldest of their heads. lru-cache keeps the per-host detector tables and the
- *   fragment table, which are not per packet;
- * - every field of a flow lives in typed arrays indexed by slot (struct of arrays), grown
- *   by doubling up to `maxFlows`, so a flow costs no JS object at all;
+ *   is the oldest of their heads. lru-cache keeps the fragment table, which is not per
+ *   packet (the detector tables have their own, detect/lru-table.ts);
+ * - a flow is one 136-byte record in a buffer indexed by slot, read through typed-array
+ *   views (layout below), grown by doubling up to `maxFlows`, so a flow costs no JS
+ *   object at all. It was one typed array per field (struct of arrays): a packet then
+ *   touched some twenty arrays and a flow's end read thirty, each a cache miss once the
+ *   table outgrows the cache. Decode plus flow table over the churn bench's 2M packets in
+ *   memory (440k flows live at the end): 965-1075 -> 834-930 ms, and emitting the 440k
+ *   live flows 177-193 -> 130-142 ms; the mix bench (~10k live flows) is unchanged
+ *   (574-690 ms either way). 148.6 bytes per live flow at 1M flows (147.6 before);
  * - two live flows with one hash are told apart by the tuple compare in the probe loop;
  * - expiry is not a timer per flow: each timeout class (embryonic TCP, established TCP,
  *   UDP, ICMP, other, closed) keeps an intrusive list ordered by last packet time, so the
@@ -102,6 +108,53 @@ const B_LAST_TALKER_DST = 4;
 const B_HAS_SIDE = 8; // an entry in `side` (ICMP error details)
 const B_SHARED_HASH = 16; // another live flow had this hash first (counters.hashCollisions)
 
+// A flow's record: REC_BYTES per slot in one buffer, read through typed-array views
+// (index = slot * R<bits> + field). Fields by view, at their byte offsets:
+//   f64 0-55: serial, start, last packet, bytes and payload each way
+//   u32 56-99: initiator and responder address (4 words each), packets each way, ICMP errors
+//   i32 100-111: tuple hash, expiry list prev/next
+//   u16 112-121: ports, VLAN ids, TCP history
+//   u8 122-134: proto, IP version, VLAN count, flags each way, bits, ICMP type/code,
+//       TTL min/max, ICMP error type/code, timeout class
+const REC_BYTES = 136;
+const R64 = REC_BYTES / 8;
+const R32 = REC_BYTES / 4;
+const R16 = REC_BYTES / 2;
+const R8 = REC_BYTES;
+const F64_SERIAL = 0;
+const F64_START = 1;
+const F64_LAST = 2;
+const F64_BYTES_TS = 3;
+const F64_BYTES_TC = 4;
+const F64_PAYLOAD_TS = 5;
+const F64_PAYLOAD_TC = 6;
+const U32_SRC = 14;
+const U32_DST = 18;
+const U32_PKTS_TS = 22;
+const U32_PKTS_TC = 23;
+const U32_ICMP_ERRORS = 24;
+const I32_HASH = 25;
+const I32_PREV = 26;
+const I32_NEXT = 27;
+const U16_PORT_SRC = 56;
+const U16_PORT_DST = 57;
+const U16_VLAN_OUTER = 58;
+const U16_VLAN_INNER = 59;
+const U16_HISTORY = 60;
+const U8_PROTO = 122;
+const U8_VERSION = 123;
+const U8_VLAN_COUNT = 124;
+const U8_FLAGS_TS = 125;
+const U8_FLAGS_TC = 126;
+const U8_BITS = 127;
+const U8_ICMP_TYPE = 128;
+const U8_ICMP_CODE = 129;
+const U8_TTL_MIN = 130;
+const U8_TTL_MAX = 131;
+const U8_ERR_TYPE = 132;
+const U8_ERR_CODE = 133;
+const U8_CLS = 134;
+
 /** Rare per-flow details kept off the typed arrays: only flows that met ICMP errors. */
 interface SideInfo {
   errorFrom: string;
@@ -152,7 +205,7 @@ export class FlowTable {
 
   // hash -> slot (util/probe-index.ts: linear probing, backward-shift deletion).
   private readonly index = new ProbeIndex(INITIAL_SLOTS * 2);
-  private readonly hashOf = (slot: number): number => this.hash[slot]!;
+  private readonly hashOf = (slot: number): number => this.i32[slot * R32 + I32_HASH]!;
   private live = 0;
   private readonly side = new Map<number, SideInfo>();
   // (src, dst, proto, IP id) hash -> flow of the first fragment, for later fragments.
@@ -160,44 +213,17 @@ export class FlowTable {
   // most captures carry no fragments at all.
   private frags: LRUCache<number, FragEntry> | null = null;
 
-  // Slot storage (struct of arrays).
+  // Slot storage: one record of REC_BYTES per slot (layout above), read through five
+  // views of one buffer, grown by doubling up to maxFlows.
   private capacity = 0;
   private freeTop = 0;
   private free = new Int32Array(0);
   private serialCounter = 0;
-  private serial = new Float64Array(0);
-  private hash = new Int32Array(0);
-  private addrSrc = new Uint32Array(0); // 4 words per slot: initiator
-  private addrDst = new Uint32Array(0);
-  private portSrc = new Uint16Array(0);
-  private portDst = new Uint16Array(0);
-  private proto = new Uint8Array(0);
-  private ipVersion = new Uint8Array(0);
-  private vlanCount = new Uint8Array(0);
-  private vlanOuter = new Uint16Array(0);
-  private vlanInner = new Uint16Array(0);
-  private startUs = new Float64Array(0);
-  private lastUs = new Float64Array(0);
-  private pktsToServer = new Uint32Array(0);
-  private pktsToClient = new Uint32Array(0);
-  private bytesToServer = new Float64Array(0);
-  private bytesToClient = new Float64Array(0);
-  private payloadToServer = new Float64Array(0);
-  private payloadToClient = new Float64Array(0);
-  private flagsToServer = new Uint8Array(0);
-  private flagsToClient = new Uint8Array(0);
-  private history = new Uint16Array(0);
-  private bits = new Uint8Array(0);
-  private icmpType = new Uint8Array(0);
-  private icmpCode = new Uint8Array(0);
-  private ttlMin = new Uint8Array(0);
-  private ttlMax = new Uint8Array(0);
-  private icmpErrors = new Uint32Array(0);
-  private icmpErrType = new Uint8Array(0);
-  private icmpErrCode = new Uint8Array(0);
-  private cls = new Uint8Array(0);
-  private prev = new Int32Array(0);
-  private next = new Int32Array(0);
+  private f64 = new Float64Array(0);
+  private u32 = new Uint32Array(0);
+  private i32 = new Int32Array(0);
+  private u16 = new Uint16Array(0);
+  private u8 = new Uint8Array(0);
   private readonly head = new Int32Array(CLASS_COUNT).fill(NO_SLOT);
   private readonly tail = new Int32Array(CLASS_COUNT).fill(NO_SLOT);
 
@@ -251,12 +277,12 @@ export class FlowTable {
       toServer = this.isFromSrc(slot, p); // false when a SYN/ACK came first
     } else {
       toServer = this.isFromSrc(slot, p);
-      if (p.proto === PROTO_TCP && this.cls[slot] === C_CLOSED && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
+      if (p.proto === PROTO_TCP && this.u8[slot * R8 + U8_CLS] === C_CLOSED && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
         // A new SYN on a closed connection: port reuse. The old record ends, a new one starts.
-        this.expire(slot, this.bits[slot]! & B_CLOSED_BY_RST ? 'rst' : 'fin');
+        this.expire(slot, this.u8[slot * R8 + U8_BITS]! & B_CLOSED_BY_RST ? 'rst' : 'fin');
         slot = this.create(h, p, now);
         toServer = true;
-      } else if (now - this.startUs[slot]! >= this.activeMicros) {
+      } else if (now - this.f64[slot * R64 + F64_START]! >= this.activeMicros) {
         this.cutActive(slot, now);
       }
     }
@@ -278,9 +304,9 @@ export class FlowTable {
     for (let c = 0; c < CLASS_COUNT; c++) {
       const timeout = this.timeoutMicros[c]!;
       let s = this.head[c]!;
-      while (s !== NO_SLOT && this.lastUs[s]! + timeout <= now) {
-        const nextSlot = this.next[s]!;
-        const reason: EndReason = c === C_CLOSED ? (this.bits[s]! & B_CLOSED_BY_RST ? 'rst' : 'fin') : 'idle';
+      while (s !== NO_SLOT && this.f64[s * R64 + F64_LAST]! + timeout <= now) {
+        const nextSlot = this.i32[s * R32 + I32_NEXT]!;
+        const reason: EndReason = c === C_CLOSED ? (this.u8[s * R8 + U8_BITS]! & B_CLOSED_BY_RST ? 'rst' : 'fin') : 'idle';
         this.expire(s, reason);
         s = nextSlot;
       }
@@ -318,19 +344,20 @@ export class FlowTable {
   private sameTuple(
     slot: number, a: Uint32Array, portA: number, b: Uint32Array, portB: number, proto: number, p: DecodedPacket,
   ): boolean {
-    if (this.proto[slot] !== proto) return false;
+    if (this.u8[slot * R8 + U8_PROTO] !== proto) return false;
     if (this.options.vlanInKey) {
-      if (this.vlanOuter[slot] !== p.vlanOuter || this.vlanInner[slot] !== p.vlanInner) return false;
+      if (this.u16[slot * R16 + U16_VLAN_OUTER] !== p.vlanOuter || this.u16[slot * R16 + U16_VLAN_INNER] !== p.vlanInner) return false;
     }
-    const o = slot * 4;
-    const s = this.addrSrc;
-    const d = this.addrDst;
-    if (this.portSrc[slot] === portA && this.portDst[slot] === portB &&
+    const s = this.u32;
+    const o = slot * R32 + U32_SRC;
+    const d = s;
+    const od = slot * R32 + U32_DST;
+    if (this.u16[slot * R16 + U16_PORT_SRC] === portA && this.u16[slot * R16 + U16_PORT_DST] === portB &&
       s[o] === a[0] && s[o + 1] === a[1] && s[o + 2] === a[2] && s[o + 3] === a[3] &&
-      d[o] === b[0] && d[o + 1] === b[1] && d[o + 2] === b[2] && d[o + 3] === b[3]) return true;
-    return this.portSrc[slot] === portB && this.portDst[slot] === portA &&
+      d[od] === b[0] && d[od + 1] === b[1] && d[od + 2] === b[2] && d[od + 3] === b[3]) return true;
+    return this.u16[slot * R16 + U16_PORT_SRC] === portB && this.u16[slot * R16 + U16_PORT_DST] === portA &&
       s[o] === b[0] && s[o + 1] === b[1] && s[o + 2] === b[2] && s[o + 3] === b[3] &&
-      d[o] === a[0] && d[o + 1] === a[1] && d[o + 2] === a[2] && d[o + 3] === a[3];
+      d[od] === a[0] && d[od + 1] === a[1] && d[od + 2] === a[2] && d[od + 3] === a[3];
   }
 
   /** Find the flow of a tuple: probe from the hash's bucket to the first empty one. */
@@ -340,19 +367,19 @@ export class FlowTable {
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const s = buckets[i]!;
       if (s === EMPTY) return NO_SLOT;
-      if (this.hash[s] === h && this.sameTuple(s, a, portA, b, portB, proto, p)) return s;
+      if (this.i32[s * R32 + I32_HASH] === h && this.sameTuple(s, a, portA, b, portB, proto, p)) return s;
     }
   }
 
   /** The flow's initiator has this address. */
   private srcAddrIs(slot: number, a: Uint32Array): boolean {
-    const o = slot * 4;
-    const s = this.addrSrc;
+    const s = this.u32;
+    const o = slot * R32 + U32_SRC;
     return s[o] === a[0] && s[o + 1] === a[1] && s[o + 2] === a[2] && s[o + 3] === a[3];
   }
 
   private isFromSrc(slot: number, p: DecodedPacket): boolean {
-    return this.portSrc[slot] === p.srcPort && this.srcAddrIs(slot, p.src);
+    return this.u16[slot * R16 + U16_PORT_SRC] === p.srcPort && this.srcAddrIs(slot, p.src);
   }
 
   // ---- flow life ----------------------------------------------------------------------
@@ -360,37 +387,37 @@ export class FlowTable {
   private create(h: number, p: DecodedPacket, now: number): number {
     if (this.live >= this.options.maxFlows) this.evictLeastRecent();
     const slot = this.allocSlot();
-    this.hash[slot] = h;
-    this.serial[slot] = ++this.serialCounter;
+    this.i32[slot * R32 + I32_HASH] = h;
+    this.f64[slot * R64 + F64_SERIAL] = ++this.serialCounter;
     // Initiator (SPEC §3): the sender, except that a SYN/ACK seen first names its receiver.
     const swapped = p.proto === PROTO_TCP && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK);
-    const o = slot * 4;
     const srcWords = swapped ? p.dst : p.src;
     const dstWords = swapped ? p.src : p.dst;
+    const w = slot * R32;
     for (let i = 0; i < 4; i++) {
-      this.addrSrc[o + i] = srcWords[i]!;
-      this.addrDst[o + i] = dstWords[i]!;
+      this.u32[w + U32_SRC + i] = srcWords[i]!;
+      this.u32[w + U32_DST + i] = dstWords[i]!;
     }
-    this.portSrc[slot] = swapped ? p.dstPort : p.srcPort;
-    this.portDst[slot] = swapped ? p.srcPort : p.dstPort;
-    this.proto[slot] = p.proto;
-    this.ipVersion[slot] = p.ipVersion;
-    this.vlanCount[slot] = p.vlanCount;
-    this.vlanOuter[slot] = p.vlanOuter;
-    this.vlanInner[slot] = p.vlanInner;
-    this.startUs[slot] = now;
-    this.lastUs[slot] = now;
+    this.u16[slot * R16 + U16_PORT_SRC] = swapped ? p.dstPort : p.srcPort;
+    this.u16[slot * R16 + U16_PORT_DST] = swapped ? p.srcPort : p.dstPort;
+    this.u8[slot * R8 + U8_PROTO] = p.proto;
+    this.u8[slot * R8 + U8_VERSION] = p.ipVersion;
+    this.u8[slot * R8 + U8_VLAN_COUNT] = p.vlanCount;
+    this.u16[slot * R16 + U16_VLAN_OUTER] = p.vlanOuter;
+    this.u16[slot * R16 + U16_VLAN_INNER] = p.vlanInner;
+    this.f64[slot * R64 + F64_START] = now;
+    this.f64[slot * R64 + F64_LAST] = now;
     this.resetCounters(slot);
-    this.history[slot] = 0;
-    this.bits[slot] = swapped ? B_FIRST_TALKER_DST : 0;
-    this.ttlMin[slot] = 255;
-    this.ttlMax[slot] = 0;
-    this.icmpType[slot] = p.icmpType < 0 ? 0 : p.icmpType;
-    this.icmpCode[slot] = p.icmpCode < 0 ? 0 : p.icmpCode;
+    this.u16[slot * R16 + U16_HISTORY] = 0;
+    this.u8[slot * R8 + U8_BITS] = swapped ? B_FIRST_TALKER_DST : 0;
+    this.u8[slot * R8 + U8_TTL_MIN] = 255;
+    this.u8[slot * R8 + U8_TTL_MAX] = 0;
+    this.u8[slot * R8 + U8_ICMP_TYPE] = p.icmpType < 0 ? 0 : p.icmpType;
+    this.u8[slot * R8 + U8_ICMP_CODE] = p.icmpCode < 0 ? 0 : p.icmpCode;
     const c = p.proto === PROTO_TCP ? C_TCP_EMBRYONIC
       : p.proto === PROTO_UDP ? C_UDP
         : p.proto === PROTO_ICMP || p.proto === PROTO_ICMP6 ? C_ICMP : C_OTHER;
-    this.cls[slot] = c;
+    this.u8[slot * R8 + U8_CLS] = c;
     this.listAppend(c, slot);
 
     this.indexInsert(slot, h);
@@ -398,31 +425,31 @@ export class FlowTable {
   }
 
   private resetCounters(slot: number): void {
-    this.pktsToServer[slot] = 0;
-    this.pktsToClient[slot] = 0;
-    this.bytesToServer[slot] = 0;
-    this.bytesToClient[slot] = 0;
-    this.payloadToServer[slot] = 0;
-    this.payloadToClient[slot] = 0;
-    this.flagsToServer[slot] = 0;
-    this.flagsToClient[slot] = 0;
-    this.icmpErrors[slot] = 0;
-    this.icmpErrType[slot] = 0;
-    this.icmpErrCode[slot] = 0;
+    this.u32[slot * R32 + U32_PKTS_TS] = 0;
+    this.u32[slot * R32 + U32_PKTS_TC] = 0;
+    this.f64[slot * R64 + F64_BYTES_TS] = 0;
+    this.f64[slot * R64 + F64_BYTES_TC] = 0;
+    this.f64[slot * R64 + F64_PAYLOAD_TS] = 0;
+    this.f64[slot * R64 + F64_PAYLOAD_TC] = 0;
+    this.u8[slot * R8 + U8_FLAGS_TS] = 0;
+    this.u8[slot * R8 + U8_FLAGS_TC] = 0;
+    this.u32[slot * R32 + U32_ICMP_ERRORS] = 0;
+    this.u8[slot * R8 + U8_ERR_TYPE] = 0;
+    this.u8[slot * R8 + U8_ERR_CODE] = 0;
   }
 
   private count(slot: number, p: DecodedPacket, toServer: boolean, now: number): void {
     this.counters.flowPackets++;
     const flags = p.tcpFlags;
-    let hist = this.history[slot]!;
+    let hist = this.u16[slot * R16 + U16_HISTORY]!;
     if (toServer) {
-      this.pktsToServer[slot]!++;
-      this.bytesToServer[slot] += p.ipLen;
-      this.payloadToServer[slot] += p.payloadLen;
-      this.flagsToServer[slot] |= flags;
-      if (p.ttl < this.ttlMin[slot]!) this.ttlMin[slot] = p.ttl;
-      if (p.ttl > this.ttlMax[slot]!) this.ttlMax[slot] = p.ttl;
-      this.bits[slot] &= ~B_LAST_TALKER_DST;
+      this.u32[slot * R32 + U32_PKTS_TS]!++;
+      this.f64[slot * R64 + F64_BYTES_TS] += p.ipLen;
+      this.f64[slot * R64 + F64_PAYLOAD_TS] += p.payloadLen;
+      this.u8[slot * R8 + U8_FLAGS_TS] |= flags;
+      if (p.ttl < this.u8[slot * R8 + U8_TTL_MIN]!) this.u8[slot * R8 + U8_TTL_MIN] = p.ttl;
+      if (p.ttl > this.u8[slot * R8 + U8_TTL_MAX]!) this.u8[slot * R8 + U8_TTL_MAX] = p.ttl;
+      this.u8[slot * R8 + U8_BITS] &= ~B_LAST_TALKER_DST;
       if (p.proto === PROTO_TCP) {
         if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN) hist |= H_SYN_ORIG;
         if (flags & TCP_FIN) hist |= H_FIN_ORIG;
@@ -432,11 +459,11 @@ export class FlowTable {
         }
       }
     } else {
-      this.pktsToClient[slot]!++;
-      this.bytesToClient[slot] += p.ipLen;
-      this.payloadToClient[slot] += p.payloadLen;
-      this.flagsToClient[slot] |= flags;
-      this.bits[slot] |= B_LAST_TALKER_DST;
+      this.u32[slot * R32 + U32_PKTS_TC]!++;
+      this.f64[slot * R64 + F64_BYTES_TC] += p.ipLen;
+      this.f64[slot * R64 + F64_PAYLOAD_TC] += p.payloadLen;
+      this.u8[slot * R8 + U8_FLAGS_TC] |= flags;
+      this.u8[slot * R8 + U8_BITS] |= B_LAST_TALKER_DST;
       hist |= H_RESP_SPOKE;
       if (p.proto === PROTO_TCP) {
         if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) hist |= H_SYNACK_RESP;
@@ -447,15 +474,15 @@ export class FlowTable {
         hist |= H_RESP_NON_RST;
       }
     }
-    this.history[slot] = hist;
-    this.lastUs[slot] = now;
+    this.u16[slot * R16 + U16_HISTORY] = hist;
+    this.f64[slot * R64 + F64_LAST] = now;
 
     // Move to the tail of its expiry list, changing class when the connection's phase did.
-    let c = this.cls[slot]!;
+    let c = this.u8[slot * R8 + U8_CLS]!;
     if (p.proto === PROTO_TCP && c !== C_CLOSED) {
       if (hist & (H_RST_ORIG | H_RST_RESP)) {
         c = C_CLOSED;
-        this.bits[slot] |= B_CLOSED_BY_RST;
+        this.u8[slot * R8 + U8_BITS] |= B_CLOSED_BY_RST;
       } else if ((hist & H_FIN_ORIG) && (hist & H_FIN_RESP)) {
         c = C_CLOSED;
       } else if (c === C_TCP_EMBRYONIC && (hist & H_RESP_NON_RST)) {
@@ -464,20 +491,20 @@ export class FlowTable {
       }
     }
     this.listRemove(slot);
-    this.cls[slot] = c;
+    this.u8[slot * R8 + U8_CLS] = c;
     this.listAppend(c, slot);
   }
 
   /** Cut a long flow: emit what it has so far (reason active) and go on in the same slot. */
   private cutActive(slot: number, now: number): void {
     this.emit(slot, 'active');
-    this.startUs[slot] = now;
+    this.f64[slot * R64 + F64_START] = now;
     this.resetCounters(slot);
-    this.ttlMin[slot] = 255;
-    this.ttlMax[slot] = 0;
+    this.u8[slot * R8 + U8_TTL_MIN] = 255;
+    this.u8[slot * R8 + U8_TTL_MAX] = 0;
     // History stays: the continuation is still the same (established) connection.
-    if (this.bits[slot]! & B_HAS_SIDE) { this.side.delete(slot); this.bits[slot] &= ~B_HAS_SIDE; }
-    this.serial[slot] = ++this.serialCounter;
+    if (this.u8[slot * R8 + U8_BITS]! & B_HAS_SIDE) { this.side.delete(slot); this.u8[slot * R8 + U8_BITS] &= ~B_HAS_SIDE; }
+    this.f64[slot * R64 + F64_SERIAL] = ++this.serialCounter;
   }
 
   private evictLeastRecent(): void {
@@ -486,7 +513,7 @@ export class FlowTable {
     let victim = NO_SLOT;
     for (let c = 0; c < CLASS_COUNT; c++) {
       const s = this.head[c]!;
-      if (s !== NO_SLOT && (victim === NO_SLOT || this.lastUs[s]! < this.lastUs[victim]!)) victim = s;
+      if (s !== NO_SLOT && (victim === NO_SLOT || this.f64[s * R64 + F64_LAST]! < this.f64[victim * R64 + F64_LAST]!)) victim = s;
     }
     if (victim !== NO_SLOT) this.expire(victim, 'capacity');
   }
@@ -496,9 +523,9 @@ export class FlowTable {
     this.emit(slot, reason);
     this.listRemove(slot);
     this.indexRemove(slot);
-    if (this.bits[slot]! & B_HAS_SIDE) this.side.delete(slot);
-    this.bits[slot] = 0;
-    this.serial[slot] = 0;
+    if (this.u8[slot * R8 + U8_BITS]! & B_HAS_SIDE) this.side.delete(slot);
+    this.u8[slot * R8 + U8_BITS] = 0;
+    this.f64[slot * R64 + F64_SERIAL] = 0;
     this.free[this.freeTop++] = slot;
   }
 
@@ -506,11 +533,11 @@ export class FlowTable {
     this.counters.flowsByReason[reason]++;
     if (this.subscribers.length === 0) return;
     const r = this.record;
-    const o = slot * 4;
-    const v = this.ipVersion[slot]!;
+    const v = this.u8[slot * R8 + U8_VERSION]!;
+    const w = slot * R32;
     for (let i = 0; i < 4; i++) {
-      r.srcAddr[i] = this.addrSrc[o + i]!;
-      r.dstAddr[i] = this.addrDst[o + i]!;
+      r.srcAddr[i] = this.u32[w + U32_SRC + i]!;
+      r.dstAddr[i] = this.u32[w + U32_DST + i]!;
     }
     r.ipVersion = v;
     // Off when the flows go to a worker, which makes the text itself (src/offload.ts).
@@ -518,37 +545,37 @@ export class FlowTable {
       r.srcIp = formatAddr(r.srcAddr, v);
       r.dstIp = formatAddr(r.dstAddr, v);
     }
-    r.startMicros = this.startUs[slot]!;
-    r.endMicros = this.lastUs[slot]!;
-    const proto = this.proto[slot]!;
+    r.startMicros = this.f64[slot * R64 + F64_START]!;
+    r.endMicros = this.f64[slot * R64 + F64_LAST]!;
+    const proto = this.u8[slot * R8 + U8_PROTO]!;
     r.proto = proto;
-    r.srcPort = this.portSrc[slot]!;
-    r.dstPort = this.portDst[slot]!;
-    r.pktsToServer = this.pktsToServer[slot]!;
-    r.pktsToClient = this.pktsToClient[slot]!;
-    r.bytesToServer = this.bytesToServer[slot]!;
-    r.bytesToClient = this.bytesToClient[slot]!;
-    r.payloadToServer = this.payloadToServer[slot]!;
-    r.payloadToClient = this.payloadToClient[slot]!;
-    const bits = this.bits[slot]!;
+    r.srcPort = this.u16[slot * R16 + U16_PORT_SRC]!;
+    r.dstPort = this.u16[slot * R16 + U16_PORT_DST]!;
+    r.pktsToServer = this.u32[slot * R32 + U32_PKTS_TS]!;
+    r.pktsToClient = this.u32[slot * R32 + U32_PKTS_TC]!;
+    r.bytesToServer = this.f64[slot * R64 + F64_BYTES_TS]!;
+    r.bytesToClient = this.f64[slot * R64 + F64_BYTES_TC]!;
+    r.payloadToServer = this.f64[slot * R64 + F64_PAYLOAD_TS]!;
+    r.payloadToClient = this.f64[slot * R64 + F64_PAYLOAD_TC]!;
+    const bits = this.u8[slot * R8 + U8_BITS]!;
     r.firstTalker = bits & B_FIRST_TALKER_DST ? 'dst' : 'src';
     r.lastTalker = bits & B_LAST_TALKER_DST ? 'dst' : 'src';
-    r.tcpFlagsToServer = this.flagsToServer[slot]!;
-    r.tcpFlagsToClient = this.flagsToClient[slot]!;
+    r.tcpFlagsToServer = this.u8[slot * R8 + U8_FLAGS_TS]!;
+    r.tcpFlagsToClient = this.u8[slot * R8 + U8_FLAGS_TC]!;
     r.tcpFlags = r.tcpFlagsToServer | r.tcpFlagsToClient;
-    r.state = connState(this.history[slot]!, proto);
+    r.state = connState(this.u16[slot * R16 + U16_HISTORY]!, proto);
     r.endReason = reason;
-    const vc = this.vlanCount[slot]!;
-    r.vlans = vc === 0 ? NO_VLANS : vc === 1 ? [this.vlanOuter[slot]!] : [this.vlanOuter[slot]!, this.vlanInner[slot]!];
+    const vc = this.u8[slot * R8 + U8_VLAN_COUNT]!;
+    r.vlans = vc === 0 ? NO_VLANS : vc === 1 ? [this.u16[slot * R16 + U16_VLAN_OUTER]!] : [this.u16[slot * R16 + U16_VLAN_OUTER]!, this.u16[slot * R16 + U16_VLAN_INNER]!];
     const isIcmp = proto === PROTO_ICMP || proto === PROTO_ICMP6;
-    r.icmpType = isIcmp ? this.icmpType[slot]! : -1;
-    r.icmpCode = isIcmp ? this.icmpCode[slot]! : -1;
-    r.ttlMinToServer = r.pktsToServer > 0 ? this.ttlMin[slot]! : 0;
-    r.ttlMaxToServer = this.ttlMax[slot]!;
-    const errors = this.icmpErrors[slot]!;
+    r.icmpType = isIcmp ? this.u8[slot * R8 + U8_ICMP_TYPE]! : -1;
+    r.icmpCode = isIcmp ? this.u8[slot * R8 + U8_ICMP_CODE]! : -1;
+    r.ttlMinToServer = r.pktsToServer > 0 ? this.u8[slot * R8 + U8_TTL_MIN]! : 0;
+    r.ttlMaxToServer = this.u8[slot * R8 + U8_TTL_MAX]!;
+    const errors = this.u32[slot * R32 + U32_ICMP_ERRORS]!;
     r.icmpErrors = errors;
-    r.icmpErrorType = errors > 0 ? this.icmpErrType[slot]! : -1;
-    r.icmpErrorCode = errors > 0 ? this.icmpErrCode[slot]! : -1;
+    r.icmpErrorType = errors > 0 ? this.u8[slot * R8 + U8_ERR_TYPE]! : -1;
+    r.icmpErrorCode = errors > 0 ? this.u8[slot * R8 + U8_ERR_CODE]! : -1;
     const side = bits & B_HAS_SIDE ? this.side.get(slot) : undefined;
     r.icmpErrorFrom = side && errors > 0 ? side.errorFrom : '';
     r.icmpQuotedSrcIp = side ? side.quotedSrcIp : '';
@@ -570,37 +597,37 @@ export class FlowTable {
     const slot = this.lookup(h, p.innerSrc, p.innerSrcPort, p.innerDst, p.innerDstPort, p.innerProto, p);
     if (slot === NO_SLOT) return false;
     // The error goes back towards whoever sent the quoted packet.
-    const toServer = !(this.portSrc[slot] === p.innerSrcPort && this.srcAddrIs(slot, p.innerSrc));
+    const toServer = !(this.u16[slot * R16 + U16_PORT_SRC] === p.innerSrcPort && this.srcAddrIs(slot, p.innerSrc));
     this.counters.flowPackets++;
     this.counters.icmpErrorsAttributed++;
     if (toServer) {
-      this.pktsToServer[slot]!++;
-      this.bytesToServer[slot] += p.ipLen;
-      this.bits[slot] &= ~B_LAST_TALKER_DST;
+      this.u32[slot * R32 + U32_PKTS_TS]!++;
+      this.f64[slot * R64 + F64_BYTES_TS] += p.ipLen;
+      this.u8[slot * R8 + U8_BITS] &= ~B_LAST_TALKER_DST;
     } else {
-      this.pktsToClient[slot]!++;
-      this.bytesToClient[slot] += p.ipLen;
-      this.bits[slot] |= B_LAST_TALKER_DST;
+      this.u32[slot * R32 + U32_PKTS_TC]!++;
+      this.f64[slot * R64 + F64_BYTES_TC] += p.ipLen;
+      this.u8[slot * R8 + U8_BITS] |= B_LAST_TALKER_DST;
     }
-    this.icmpErrors[slot]!++;
-    this.icmpErrType[slot] = p.icmpType;
-    this.icmpErrCode[slot] = p.icmpCode;
+    this.u32[slot * R32 + U32_ICMP_ERRORS]!++;
+    this.u8[slot * R8 + U8_ERR_TYPE] = p.icmpType;
+    this.u8[slot * R8 + U8_ERR_CODE] = p.icmpCode;
     // The first error's sender is kept (text made once per flow, not per packet).
     const side = this.sideOf(slot);
     if (side.errorFrom === '') side.errorFrom = formatAddr(p.src, p.ipVersion);
-    this.lastUs[slot] = now;
-    const c = this.cls[slot]!;
+    this.f64[slot * R64 + F64_LAST] = now;
+    const c = this.u8[slot * R8 + U8_CLS]!;
     this.listRemove(slot);
     this.listAppend(c, slot);
     return true;
   }
 
   private sideOf(slot: number): SideInfo {
-    let side = this.bits[slot]! & B_HAS_SIDE ? this.side.get(slot) : undefined;
+    let side = this.u8[slot * R8 + U8_BITS]! & B_HAS_SIDE ? this.side.get(slot) : undefined;
     if (side === undefined) {
       side = { errorFrom: '', quotedSrcIp: '', quotedDstIp: '', quotedProto: -1, quotedDstPort: -1 };
       this.side.set(slot, side);
-      this.bits[slot] |= B_HAS_SIDE;
+      this.u8[slot * R8 + U8_BITS] |= B_HAS_SIDE;
     }
     return side;
   }
@@ -628,12 +655,12 @@ export class FlowTable {
 
   private rememberFragment(p: DecodedPacket, slot: number): void {
     this.frags ??= new LRUCache<number, FragEntry>({ max: 65_536 });
-    this.frags.set(this.fragHash(p), { slot, serial: this.serial[slot]! });
+    this.frags.set(this.fragHash(p), { slot, serial: this.f64[slot * R64 + F64_SERIAL]! });
   }
 
   private addLaterFragment(p: DecodedPacket, now: number): number {
     const e = this.frags?.get(this.fragHash(p));
-    if (e === undefined || this.serial[e.slot] !== e.serial || this.proto[e.slot] !== p.proto) return R_FRAGMENT_WITHOUT_FIRST;
+    if (e === undefined || this.f64[e.slot * R64 + F64_SERIAL] !== e.serial || this.u8[e.slot * R8 + U8_PROTO] !== p.proto) return R_FRAGMENT_WITHOUT_FIRST;
     this.count(e.slot, p, this.srcAddrIs(e.slot, p.src), now);
     return R_OK;
   }
@@ -648,44 +675,14 @@ export class FlowTable {
   private grow(newCapacity: number): void {
     const old = this.capacity;
     if (newCapacity <= old) throw new Error('flow table: no free slot below maxFlows (bug)');
-    const g = <T extends Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array>(a: T, per = 1): T => {
-      const b = new (a.constructor as new (n: number) => T)(newCapacity * per);
-      b.set(a);
-      return b;
-    };
-    this.serial = g(this.serial);
-    this.hash = g(this.hash);
-    this.addrSrc = g(this.addrSrc, 4);
-    this.addrDst = g(this.addrDst, 4);
-    this.portSrc = g(this.portSrc);
-    this.portDst = g(this.portDst);
-    this.proto = g(this.proto);
-    this.ipVersion = g(this.ipVersion);
-    this.vlanCount = g(this.vlanCount);
-    this.vlanOuter = g(this.vlanOuter);
-    this.vlanInner = g(this.vlanInner);
-    this.startUs = g(this.startUs);
-    this.lastUs = g(this.lastUs);
-    this.pktsToServer = g(this.pktsToServer);
-    this.pktsToClient = g(this.pktsToClient);
-    this.bytesToServer = g(this.bytesToServer);
-    this.bytesToClient = g(this.bytesToClient);
-    this.payloadToServer = g(this.payloadToServer);
-    this.payloadToClient = g(this.payloadToClient);
-    this.flagsToServer = g(this.flagsToServer);
-    this.flagsToClient = g(this.flagsToClient);
-    this.history = g(this.history);
-    this.bits = g(this.bits);
-    this.icmpType = g(this.icmpType);
-    this.icmpCode = g(this.icmpCode);
-    this.ttlMin = g(this.ttlMin);
-    this.ttlMax = g(this.ttlMax);
-    this.icmpErrors = g(this.icmpErrors);
-    this.icmpErrType = g(this.icmpErrType);
-    this.icmpErrCode = g(this.icmpErrCode);
-    this.cls = g(this.cls);
-    this.prev = g(this.prev);
-    this.next = g(this.next);
+    const buffer = new ArrayBuffer(newCapacity * REC_BYTES);
+    const u8 = new Uint8Array(buffer);
+    u8.set(this.u8);
+    this.u8 = u8;
+    this.u16 = new Uint16Array(buffer);
+    this.u32 = new Uint32Array(buffer);
+    this.i32 = new Int32Array(buffer);
+    this.f64 = new Float64Array(buffer);
     const free = new Int32Array(newCapacity);
     free.set(this.free.subarray(0, this.freeTop));
     // New slots are handed out lowest first.
@@ -701,7 +698,7 @@ export class FlowTable {
     const index = this.index;
     if ((this.live + 1) * 2 > index.buckets.length) index.rehash(index.buckets.length * 2, this.hashOf);
     if (this.hashTaken(h)) {
-      this.bits[slot] |= B_SHARED_HASH;
+      this.u8[slot * R8 + U8_BITS] |= B_SHARED_HASH;
       this.counters.hashCollisions++;
     }
     index.insert(slot, h);
@@ -712,14 +709,14 @@ export class FlowTable {
   private hashTaken(h: number): boolean {
     const buckets = this.index.buckets;
     const mask = this.index.mask;
-    for (let i = h & mask; buckets[i] !== EMPTY; i = (i + 1) & mask) if (this.hash[buckets[i]!] === h) return true;
+    for (let i = h & mask; buckets[i] !== EMPTY; i = (i + 1) & mask) if (this.i32[(buckets[i]!) * R32 + I32_HASH] === h) return true;
     return false;
   }
 
   /** Take a flow's slot out of the index, keeping hashCollisions right. */
   private indexRemove(slot: number): void {
-    const h = this.hash[slot]!;
-    if (this.bits[slot]! & B_SHARED_HASH) {
+    const h = this.i32[slot * R32 + I32_HASH]!;
+    if (this.u8[slot * R8 + U8_BITS]! & B_SHARED_HASH) {
       this.counters.hashCollisions--;
     } else if (this.counters.hashCollisions > 0) {
       // The first flow of its hash leaves: another with the same hash (if any) takes over.
@@ -727,8 +724,8 @@ export class FlowTable {
       const mask = this.index.mask;
       for (let j = h & mask; buckets[j] !== EMPTY; j = (j + 1) & mask) {
         const other = buckets[j]!;
-        if (other !== slot && this.hash[other] === h && this.bits[other]! & B_SHARED_HASH) {
-          this.bits[other] &= ~B_SHARED_HASH;
+        if (other !== slot && this.i32[other * R32 + I32_HASH] === h && this.u8[other * R8 + U8_BITS]! & B_SHARED_HASH) {
+          this.u8[other * R8 + U8_BITS] &= ~B_SHARED_HASH;
           this.counters.hashCollisions--;
           break;
         }
@@ -740,21 +737,21 @@ export class FlowTable {
 
   private listAppend(c: number, slot: number): void {
     const t = this.tail[c]!;
-    this.prev[slot] = t;
-    this.next[slot] = NO_SLOT;
+    this.i32[slot * R32 + I32_PREV] = t;
+    this.i32[slot * R32 + I32_NEXT] = NO_SLOT;
     if (t === NO_SLOT) this.head[c] = slot;
-    else this.next[t] = slot;
+    else this.i32[t * R32 + I32_NEXT] = slot;
     this.tail[c] = slot;
   }
 
   private listRemove(slot: number): void {
-    const c = this.cls[slot]!;
-    const p = this.prev[slot]!;
-    const n = this.next[slot]!;
+    const c = this.u8[slot * R8 + U8_CLS]!;
+    const p = this.i32[slot * R32 + I32_PREV]!;
+    const n = this.i32[slot * R32 + I32_NEXT]!;
     if (p === NO_SLOT) this.head[c] = n;
-    else this.next[p] = n;
+    else this.i32[p * R32 + I32_NEXT] = n;
     if (n === NO_SLOT) this.tail[c] = p;
-    else this.prev[n] = p;
+    else this.i32[n * R32 + I32_PREV] = p;
   }
 }
 
