@@ -141,17 +141,18 @@ export interface FailedPair {
 const SRC_PORT_SLOTS = 4;
 
 /**
- * Misra-Gries over the SRC_PORT_SLOTS slots at `keys`/`counts[o ..]`: the most reused
- * source port survives in one of them (a SourceWindow's own arrays, or a compact slot's).
+ * Misra-Gries over the SRC_PORT_SLOTS slots at `keys[ko ..]`/`counts[co ..]`: the most
+ * reused source port survives in one of them (a SourceWindow's own arrays, or a compact
+ * slot's record).
  */
-function countSrcPort(keys: Int32Array, counts: Int32Array, o: number, port: number): void {
+function countSrcPort(keys: Int32Array, ko: number, counts: Int32Array, co: number, port: number): void {
   let free = -1;
-  for (let i = o; i < o + SRC_PORT_SLOTS; i++) {
-    if (keys[i] === port) { counts[i]!++; return; }
-    if (counts[i] === 0 && free < 0) free = i;
+  for (let i = 0; i < SRC_PORT_SLOTS; i++) {
+    if (keys[ko + i] === port) { counts[co + i]!++; return; }
+    if (counts[co + i] === 0 && free < 0) free = i;
   }
-  if (free >= 0) { keys[free] = port; counts[free] = 1; return; }
-  for (let i = o; i < o + SRC_PORT_SLOTS; i++) if (--counts[i]! === 0) keys[i] = -1;
+  if (free >= 0) { keys[ko + free] = port; counts[co + free] = 1; return; }
+  for (let i = 0; i < SRC_PORT_SLOTS; i++) if (--counts[co + i]! === 0) keys[ko + i] = -1;
 }
 
 /**
@@ -226,7 +227,7 @@ export class SourceWindow {
     this.failed++;
     if (verdict & RST_RECEIVED) this.rstReceived++;
     if (verdict & ICMP_UNREACH) this.icmpUnreachReceived++;
-    if (portKey >>> 16 !== T_ECHO) countSrcPort(this.srcPortKeys, this.srcPortCounts, 0, srcPort);
+    if (portKey >>> 16 !== T_ECHO) countSrcPort(this.srcPortKeys, 0, this.srcPortCounts, 0, srcPort);
     increment(this.probesPerPort, portKey, 1);
     const key = pairKey(host, portKey);
     const old = this.pairs.get(key);
@@ -331,67 +332,97 @@ export const COMPACT_MAX_PAIRS = 24;
 /** Open ports kept (SourceWindow keeps 32; the compact stage the same). */
 const OPEN_PORTS = 32;
 
+/** Records per chunk of CompactAttempts. */
+const CHUNK_SHIFT = 8;
+const CHUNK_SLOTS = 1 << CHUNK_SHIFT;
+const CHUNK_MASK = CHUNK_SLOTS - 1;
+// A CompactAttempts record, in int32 words (float64 fields at even words; records have an
+// even length, so every record starts on a float64 boundary):
+const W_FIRST = 0; // float64
+const W_LAST = 2; // float64
+const W_COUNT = 4; // pairs held
+const W_FAILED = 5;
+const W_ANSWERED = 6;
+const W_RST = 7;
+const W_UNREACH = 8;
+const W_OPEN_COUNT = 9;
+const W_SRC_KEYS = 10; // SRC_PORT_SLOTS words
+const W_SRC_COUNTS = 14; // SRC_PORT_SLOTS words
+const W_OPEN = 18; // OPEN_PORTS uint16 = 16 words
+const W_PAIRS = 34; // pairsPerSlot pairs of PAIR_WORDS
+// A pair: host (int32 IPv4 key; 0 when the host is IPv6 text, kept beside the records),
+// text flag, port key, probes, last seen (float64).
+const PAIR_WORDS = 6;
+const P_HOST = 0;
+const P_TEXT = 1;
+const P_PORT = 2;
+const P_PROBES = 3;
+const P_LAST = 4;
+
 /**
- * The compact stage of a source's failed attempts, in slab arrays indexed by a slot
- * number (the value of the source's entry in the detector's lru-cache table), kept until
+ * The compact stage of a source's failed attempts, one fixed-size record per slot (the
+ * slot number is the value of the source's entry in the detector's table), kept until
  * the source needs a full SourceWindow: a count would reach an alert threshold, or more
  * than `pairsPerSlot` distinct pairs. Most sources fail a few times and never get there:
  * on the churn bench 65,536 sources fail ~12 times each, and a SourceWindow (five Maps, an
  * object per pair, string keys) per source cost ~3.6 us per flow in the scan detector and
  * 4.6 us in p2p, most of it allocation and GC; this stage allocates nothing per flow.
- * A spoofed flood's one-attempt sources cost one slot each (~550 B at 24 pairs).
+ * A spoofed flood's one-attempt sources cost one slot each (712 B at 24 pairs).
+ *
+ * A slot's counters and pairs sit together in one record of int32 words (layout below),
+ * so a flow touches a few neighbouring cache lines. They were a dozen parallel arrays
+ * indexed by slot, one cache miss each once 65,536 sources outgrow the cache: on the
+ * churn bench's 1,000,099 records through the flow-end stage (one thread, two runs each),
+ * scan 1108-1134 -> 770-825 and p2p 898-1062 -> 713-742 ns per flow. Records come in
+ * chunks of CHUNK_SLOTS, allocated as sources arrive and never copied.
  *
  * Same semantics as SourceWindow (upgrade() hands over an identical window): pairs are
  * kept in last-seen order, a repeat moves its pair to the end, expiry drops old pairs from
  * the front and resets the counters once the window is empty.
  */
 export class CompactAttempts {
-  private slots = 0;
-  private readonly freeSlots: number[] = [];
+  /** Int32 words per record. */
+  private readonly words: number;
   private top = 0;
-  // Per slot.
-  private count = new Int32Array(0);
-  private first = new Float64Array(0);
-  private last = new Float64Array(0);
-  private failed = new Int32Array(0);
-  private answered = new Int32Array(0);
-  private rst = new Int32Array(0);
-  private unreach = new Int32Array(0);
-  private openCount = new Uint8Array(0);
-  private source: string[] = [];
-  // Per slot x pairsPerSlot.
-  private hosts: HostKey[] = [];
-  private ports = new Int32Array(0);
-  private pairLast = new Float64Array(0);
-  private probes = new Int32Array(0);
-  // Per slot x SRC_PORT_SLOTS / OPEN_PORTS.
-  private srcKeys = new Int32Array(0);
-  private srcCounts = new Int32Array(0);
-  private open = new Uint16Array(0);
+  private readonly freeSlots: number[] = [];
+  // Per chunk: the records as int32, float64 and uint16 views of one buffer.
+  private readonly i32: Int32Array[] = [];
+  private readonly f64: Float64Array[] = [];
+  private readonly u16: Uint16Array[] = [];
+  /** IPv6 hosts (text) by chunk, CHUNK_SLOTS x pairsPerSlot; made at a chunk's first one. */
+  private readonly text: (string | undefined)[][] = [];
+  private readonly source: string[] = [];
 
   constructor(readonly pairsPerSlot: number) {
     if (!(pairsPerSlot >= 1)) throw new Error(`CompactAttempts: pairsPerSlot must be >= 1, got ${pairsPerSlot}`);
+    this.words = W_PAIRS + PAIR_WORDS * pairsPerSlot;
   }
 
   /** A slot for a new source, counters at zero. */
   alloc(sourceIp: string, micros: number): number {
     let slot = this.freeSlots.pop();
     if (slot === undefined) {
-      if (this.top === this.slots) this.grow();
       slot = this.top++;
+      if (slot >> CHUNK_SHIFT === this.i32.length) {
+        const buffer = new ArrayBuffer(CHUNK_SLOTS * this.words * 4);
+        this.i32.push(new Int32Array(buffer));
+        this.f64.push(new Float64Array(buffer));
+        this.u16.push(new Uint16Array(buffer));
+      }
     }
-    this.count[slot] = 0;
+    const r = this.recordOf(slot);
+    this.i32[slot >> CHUNK_SHIFT]![r + W_COUNT] = 0;
     this.source[slot] = sourceIp;
     this.reset(slot, micros);
-    this.last[slot] = micros;
+    this.f64[slot >> CHUNK_SHIFT]![(r + W_LAST) >> 1] = micros;
     return slot;
   }
 
   free(slot: number): void {
     this.source[slot] = '';
-    const base = slot * this.pairsPerSlot;
-    for (let i = 0; i < this.count[slot]!; i++) this.hosts[base + i] = 0;
-    this.count[slot] = 0;
+    const text = this.text[slot >> CHUNK_SHIFT];
+    if (text !== undefined) text.fill(undefined, this.textOf(slot), this.textOf(slot) + this.pairsPerSlot);
+    this.i32[slot >> CHUNK_SHIFT]![this.recordOf(slot) + W_COUNT] = 0;
     this.freeSlots.push(slot);
   }
 
@@ -401,31 +432,36 @@ export class CompactAttempts {
   }
 
   pairs(slot: number): number {
-    return this.count[slot]!;
+    return this.i32[slot >> CHUNK_SHIFT]![this.recordOf(slot) + W_COUNT]!;
   }
 
   /** SourceWindow.expire for a slot. */
   expire(slot: number, nowMicros: number, windowMicros: number): void {
     const cutoff = nowMicros - windowMicros;
-    const n = this.count[slot]!;
-    const base = slot * this.pairsPerSlot;
+    const rec = this.i32[slot >> CHUNK_SHIFT]!;
+    const recF = this.f64[slot >> CHUNK_SHIFT]!;
+    const r = this.recordOf(slot);
+    const n = rec[r + W_COUNT]!;
     let drop = 0;
-    while (drop < n && this.pairLast[base + drop]! < cutoff) drop++;
+    while (drop < n && recF[(r + W_PAIRS + drop * PAIR_WORDS + P_LAST) >> 1]! < cutoff) drop++;
     if (drop > 0) this.removeFront(slot, drop);
-    if (this.count[slot] === 0 && this.last[slot]! < cutoff) this.reset(slot, nowMicros);
+    if (rec[r + W_COUNT] === 0 && recF[(r + W_LAST) >> 1]! < cutoff) this.reset(slot, nowMicros);
   }
 
   /** SourceWindow.addAnswered for a slot. */
   addAnswered(slot: number, portKey: number, verdict: number, micros: number): void {
+    const rec = this.i32[slot >> CHUNK_SHIFT]!;
+    const r = this.recordOf(slot);
     this.touch(slot, micros);
-    this.answered[slot]!++;
-    if (verdict & OPEN && this.openCount[slot]! < OPEN_PORTS) {
+    rec[r + W_ANSWERED]!++;
+    const n = rec[r + W_OPEN_COUNT]!;
+    if (verdict & OPEN && n < OPEN_PORTS) {
       const port = keyPort(portKey);
-      const base = slot * OPEN_PORTS;
-      const n = this.openCount[slot]!;
-      for (let i = 0; i < n; i++) if (this.open[base + i] === port) return;
-      this.open[base + n] = port;
-      this.openCount[slot] = n + 1;
+      const open = this.u16[slot >> CHUNK_SHIFT]!;
+      const o = (r + W_OPEN) * 2;
+      for (let i = 0; i < n; i++) if (open[o + i] === port) return;
+      open[o + n] = port;
+      rec[r + W_OPEN_COUNT] = n + 1;
     }
   }
 
@@ -439,126 +475,135 @@ export class CompactAttempts {
     slot: number, host: HostKey, portKey: number, srcPort: number, verdict: number, micros: number,
     portsOnHostLimit: number, hostsOnPortLimit: number,
   ): number {
-    const n = this.count[slot]!;
-    const base = slot * this.pairsPerSlot;
+    const c = slot >> CHUNK_SHIFT;
+    const rec = this.i32[c]!;
+    const r = this.recordOf(slot);
+    const n = rec[r + W_COUNT]!;
+    const isText = typeof host !== 'number';
+    const text = this.text[c];
+    const t0 = this.textOf(slot);
     let found = -1;
     let sameHost = 0;
     let samePort = 0;
-    for (let i = 0; i < n; i++) {
-      const h = this.hosts[base + i] === host;
-      const p = this.ports[base + i] === portKey;
-      if (h && p) { found = i; break; }
+    for (let i = 0, p = r + W_PAIRS; i < n; i++, p += PAIR_WORDS) {
+      const h = isText ? rec[p + P_TEXT] === 1 && text![t0 + i] === host : rec[p + P_TEXT] === 0 && rec[p + P_HOST] === host;
+      const q = rec[p + P_PORT] === portKey;
+      if (h && q) { found = i; break; }
       if (h) sameHost++;
-      if (p) samePort++;
+      if (q) samePort++;
     }
     if (found < 0 && (n === this.pairsPerSlot || sameHost + 1 >= portsOnHostLimit || samePort + 1 >= hostsOnPortLimit)) {
       return COMPACT_UPGRADE;
     }
     this.touch(slot, micros);
-    this.failed[slot]!++;
-    if (verdict & RST_RECEIVED) this.rst[slot]!++;
-    if (verdict & ICMP_UNREACH) this.unreach[slot]!++;
-    if (portKey >>> 16 !== T_ECHO) countSrcPort(this.srcKeys, this.srcCounts, slot * SRC_PORT_SLOTS, srcPort);
+    rec[r + W_FAILED]!++;
+    if (verdict & RST_RECEIVED) rec[r + W_RST]!++;
+    if (verdict & ICMP_UNREACH) rec[r + W_UNREACH]!++;
+    if (portKey >>> 16 !== T_ECHO) countSrcPort(rec, r + W_SRC_KEYS, rec, r + W_SRC_COUNTS, srcPort);
+    const recF = this.f64[c]!;
     if (found >= 0) {
-      const at = base + found;
-      this.probes[at]!++;
-      if (micros > this.pairLast[at]!) {
+      const p = r + W_PAIRS + found * PAIR_WORDS;
+      rec[p + P_PROBES]!++;
+      if (micros > recF[(p + P_LAST) >> 1]!) {
         // Move to the end: keeps the front the oldest (as SourceWindow's Map order).
-        const probes = this.probes[at]!;
-        for (let i = found; i < n - 1; i++) this.copyPair(base + i + 1, base + i);
-        this.hosts[base + n - 1] = host;
-        this.ports[base + n - 1] = portKey;
-        this.pairLast[base + n - 1] = micros;
-        this.probes[base + n - 1] = probes;
+        const probes = rec[p + P_PROBES]!;
+        const end = r + W_PAIRS + n * PAIR_WORDS;
+        rec.copyWithin(p, p + PAIR_WORDS, end);
+        if (text !== undefined) text.copyWithin(t0 + found, t0 + found + 1, t0 + n);
+        this.putPair(slot, n - 1, host, portKey, probes, micros);
       }
       return COMPACT_REPEAT;
     }
-    this.hosts[base + n] = host;
-    this.ports[base + n] = portKey;
-    this.pairLast[base + n] = micros;
-    this.probes[base + n] = 1;
-    this.count[slot] = n + 1;
+    this.putPair(slot, n, host, portKey, 1, micros);
+    rec[r + W_COUNT] = n + 1;
     return n;
   }
 
   /** The full window with everything this slot holds; the slot stays allocated (free it). */
   upgrade(slot: number, local: boolean): SourceWindow {
-    const w = new SourceWindow(this.source[slot]!, local, this.first[slot]!);
-    const base = slot * this.pairsPerSlot;
-    for (let i = 0; i < this.count[slot]!; i++) {
-      w.restorePair(this.hosts[base + i]!, this.ports[base + i]!, this.probes[base + i]!, this.pairLast[base + i]!);
+    const c = slot >> CHUNK_SHIFT;
+    const rec = this.i32[c]!;
+    const recF = this.f64[c]!;
+    const r = this.recordOf(slot);
+    const text = this.text[c];
+    const t0 = this.textOf(slot);
+    const w = new SourceWindow(this.source[slot]!, local, recF[(r + W_FIRST) >> 1]!);
+    for (let i = 0, p = r + W_PAIRS; i < rec[r + W_COUNT]!; i++, p += PAIR_WORDS) {
+      const host = rec[p + P_TEXT] === 1 ? text![t0 + i]! : rec[p + P_HOST]!;
+      w.restorePair(host, rec[p + P_PORT]!, rec[p + P_PROBES]!, recF[(p + P_LAST) >> 1]!);
     }
-    w.firstMicros = this.first[slot]!;
-    w.lastMicros = this.last[slot]!;
-    w.failed = this.failed[slot]!;
-    w.answered = this.answered[slot]!;
-    w.rstReceived = this.rst[slot]!;
-    w.icmpUnreachReceived = this.unreach[slot]!;
-    for (let i = 0; i < this.openCount[slot]!; i++) w.openPorts.push(this.open[slot * OPEN_PORTS + i]!);
-    w.srcPortKeys.set(this.srcKeys.subarray(slot * SRC_PORT_SLOTS, (slot + 1) * SRC_PORT_SLOTS));
-    w.srcPortCounts.set(this.srcCounts.subarray(slot * SRC_PORT_SLOTS, (slot + 1) * SRC_PORT_SLOTS));
+    w.firstMicros = recF[(r + W_FIRST) >> 1]!;
+    w.lastMicros = recF[(r + W_LAST) >> 1]!;
+    w.failed = rec[r + W_FAILED]!;
+    w.answered = rec[r + W_ANSWERED]!;
+    w.rstReceived = rec[r + W_RST]!;
+    w.icmpUnreachReceived = rec[r + W_UNREACH]!;
+    const open = this.u16[c]!;
+    for (let i = 0; i < rec[r + W_OPEN_COUNT]!; i++) w.openPorts.push(open[(r + W_OPEN) * 2 + i]!);
+    w.srcPortKeys.set(rec.subarray(r + W_SRC_KEYS, r + W_SRC_KEYS + SRC_PORT_SLOTS));
+    w.srcPortCounts.set(rec.subarray(r + W_SRC_COUNTS, r + W_SRC_COUNTS + SRC_PORT_SLOTS));
     return w;
   }
 
+  /** Word offset of a slot's record in its chunk. */
+  private recordOf(slot: number): number {
+    return (slot & CHUNK_MASK) * this.words;
+  }
+
+  /** Index of a slot's first pair in its chunk's text array. */
+  private textOf(slot: number): number {
+    return (slot & CHUNK_MASK) * this.pairsPerSlot;
+  }
+
+  private putPair(slot: number, i: number, host: HostKey, portKey: number, probes: number, micros: number): void {
+    const c = slot >> CHUNK_SHIFT;
+    const rec = this.i32[c]!;
+    const p = this.recordOf(slot) + W_PAIRS + i * PAIR_WORDS;
+    if (typeof host === 'number') {
+      rec[p + P_HOST] = host;
+      rec[p + P_TEXT] = 0;
+      const text = this.text[c];
+      if (text !== undefined) text[this.textOf(slot) + i] = undefined;
+    } else {
+      rec[p + P_HOST] = 0;
+      rec[p + P_TEXT] = 1;
+      (this.text[c] ??= new Array<string | undefined>(CHUNK_SLOTS * this.pairsPerSlot).fill(undefined))[this.textOf(slot) + i] = host;
+    }
+    rec[p + P_PORT] = portKey;
+    rec[p + P_PROBES] = probes;
+    this.f64[c]![(p + P_LAST) >> 1] = micros;
+  }
+
   private reset(slot: number, micros: number): void {
-    this.first[slot] = micros;
-    this.failed[slot] = this.answered[slot] = this.rst[slot] = this.unreach[slot] = 0;
-    this.openCount[slot] = 0;
-    this.srcKeys.fill(-1, slot * SRC_PORT_SLOTS, (slot + 1) * SRC_PORT_SLOTS);
-    this.srcCounts.fill(0, slot * SRC_PORT_SLOTS, (slot + 1) * SRC_PORT_SLOTS);
+    const rec = this.i32[slot >> CHUNK_SHIFT]!;
+    const r = this.recordOf(slot);
+    this.f64[slot >> CHUNK_SHIFT]![(r + W_FIRST) >> 1] = micros;
+    rec[r + W_FAILED] = rec[r + W_ANSWERED] = rec[r + W_RST] = rec[r + W_UNREACH] = 0;
+    rec[r + W_OPEN_COUNT] = 0;
+    rec.fill(-1, r + W_SRC_KEYS, r + W_SRC_KEYS + SRC_PORT_SLOTS);
+    rec.fill(0, r + W_SRC_COUNTS, r + W_SRC_COUNTS + SRC_PORT_SLOTS);
   }
 
   private touch(slot: number, micros: number): void {
-    if (micros > this.last[slot]!) this.last[slot] = micros;
-    if (micros < this.first[slot]!) this.first[slot] = micros;
-  }
-
-
-  private copyPair(from: number, to: number): void {
-    this.hosts[to] = this.hosts[from]!;
-    this.ports[to] = this.ports[from]!;
-    this.pairLast[to] = this.pairLast[from]!;
-    this.probes[to] = this.probes[from]!;
+    const recF = this.f64[slot >> CHUNK_SHIFT]!;
+    const r = this.recordOf(slot);
+    if (micros > recF[(r + W_LAST) >> 1]!) recF[(r + W_LAST) >> 1] = micros;
+    if (micros < recF[(r + W_FIRST) >> 1]!) recF[(r + W_FIRST) >> 1] = micros;
   }
 
   private removeFront(slot: number, k: number): void {
-    const n = this.count[slot]!;
-    const base = slot * this.pairsPerSlot;
-    for (let i = k; i < n; i++) this.copyPair(base + i, base + i - k);
-    for (let i = n - k; i < n; i++) this.hosts[base + i] = 0;
-    this.count[slot] = n - k;
+    const c = slot >> CHUNK_SHIFT;
+    const rec = this.i32[c]!;
+    const r = this.recordOf(slot);
+    const n = rec[r + W_COUNT]!;
+    const first = r + W_PAIRS;
+    rec.copyWithin(first, first + k * PAIR_WORDS, first + n * PAIR_WORDS);
+    const text = this.text[c];
+    if (text !== undefined) {
+      const t0 = this.textOf(slot);
+      text.copyWithin(t0, t0 + k, t0 + n);
+      text.fill(undefined, t0 + n - k, t0 + n);
+    }
+    rec[r + W_COUNT] = n - k;
   }
-
-  /** Slots double from 1,024 (the table that holds them is bounded, so these are too). */
-  private grow(): void {
-    const slots = Math.max(1024, this.slots * 2);
-    const p = this.pairsPerSlot;
-    const i32 = (a: Int32Array, per: number) => { const b = new Int32Array(slots * per); b.set(a); return b; };
-    const f64 = (a: Float64Array, per: number) => { const b = new Float64Array(slots * per); b.set(a); return b; };
-    this.count = i32(this.count, 1);
-    this.first = f64(this.first, 1);
-    this.last = f64(this.last, 1);
-    this.failed = i32(this.failed, 1);
-    this.answered = i32(this.answered, 1);
-    this.rst = i32(this.rst, 1);
-    this.unreach = i32(this.unreach, 1);
-    const oc = new Uint8Array(slots); oc.set(this.openCount); this.openCount = oc;
-    this.ports = i32(this.ports, p);
-    this.pairLast = f64(this.pairLast, p);
-    this.probes = i32(this.probes, p);
-    this.srcKeys = i32(this.srcKeys, SRC_PORT_SLOTS);
-    this.srcCounts = i32(this.srcCounts, SRC_PORT_SLOTS);
-    const op = new Uint16Array(slots * OPEN_PORTS); op.set(this.open); this.open = op;
-    // The two plain arrays are made whole and copied into: growing them one push at a
-    // time (1.5M pushes for 65,536 sources) made allocating 65,536 slots take 58-90 ms.
-    this.source = copyInto(new Array<string>(slots).fill(''), this.source);
-    this.hosts = copyInto(new Array<HostKey>(slots * p).fill(0), this.hosts);
-    this.slots = slots;
-  }
-}
-
-/** `to` with the elements of `from` at its start. */
-function copyInto<T>(to: T[], from: readonly T[]): T[] {
-  for (let i = 0; i < from.length; i++) to[i] = from[i]!;
-  return to;
 }

@@ -93,7 +93,7 @@ const I_SAMPLE = 40;
 const I_SMALL = 64;
 
 /**
- * Per-target state in slab records indexed by a slot number. The lru-cache table is keyed
+ * Per-target state in slab records indexed by a slot number. The detector table is keyed
  * by the slot (a small integer) and an own open-addressing index maps an IPv4 target
  * (address, port key) to its slot; IPv6 targets go through a Map by text. An evicted
  * target's slot, and its bitmap, go back to free lists (the table's onEvict) for the next
@@ -103,10 +103,11 @@ const I_SMALL = 64;
  * evicts all the time; an object per target (three typed arrays, two string arrays and a
  * 1 KiB bitmap once past 64 sources) and a source text kept per flow cost the detector
  * alone ~1.7 us per flow of the 200k-flow churn and ~1.9 us of the 1M-flow one; with
- * slots ~0.45 us on both (about half of it the lru-cache table's get and evicting set),
+ * slots ~0.45 us on both (about half of it the table's get and evicting set, when that
+ * table was an lru-cache),
  * and 7 MB instead of 20 MB at the end of the 1M-flow churn. The table key: address *
  * 2^18 + port key is exact but above 2^31, a heap number per lookup; keyed that way the
- * lru-cache lookup alone cost ~1 us per flow on the 200k churn (whole run 0.79-0.91 s
+ * lru-cache lookup of the time alone cost ~1 us per flow on the 200k churn (whole run 0.79-0.91 s
  * against 0.60-0.64 s with a small-integer key), hence the own index.
  */
 class TargetSlots {
@@ -390,7 +391,7 @@ export const floodModule: DetectorModule<FloodConfig> = {
 };
 
 class FloodDetector implements Detector {
-  /** Slot -> slot: the lru-cache keeps recency, bounds the targets and counts evictions. */
+  /** Slot -> slot: the table keeps recency, bounds the targets and counts evictions. */
   private readonly targets;
   private readonly slots: TargetSlots;
   private readonly windowMicros: number;

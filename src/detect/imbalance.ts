@@ -57,14 +57,14 @@ const ROLE_SERVER = 1;
 
 // A host's record: int32 words, the first ten as five float64 fields; 768 B at the
 // defaults ((16 + 7 x portsPerHost + min(maxPeersPerHost, 64)) x 4). One record per host,
-// its slot the value of the host's lru-cache entry (the key: srcHostKey/dstHostKey, an
+// its slot the value of the host's table entry (the key: srcHostKey/dstHostKey, an
 // int32 for IPv4), rather than an object with five arrays keyed by the address text: on
 // the churn bench (65,536 local hosts) the detector alone cost ~2.5 us per flow of the
 // 200k-flow churn and ~1.95 us of the 1M-flow one, mostly account() and GC; with records
 // ~1.2 and ~1.1 us, and 54 MB instead of 75 MB at the end of the 1M-flow churn. A flow
 // allocates nothing and touches three or four cache lines of its record (header, port
 // keys, one port's counters, the peers); what remains is mostly cache misses, ~0.3 us the
-// lru-cache table over a plain Map and ~0.1 us ctx.isLocal.
+// table (then an lru-cache) over a plain Map and ~0.1 us ctx.isLocal.
 // Float64 fields (index in float64 units from the record's start):
 const F_FIRST = 0;
 const F_LAST = 1;
@@ -303,7 +303,7 @@ export const imbalanceModule: DetectorModule<ImbalanceConfig> = {
 
     function evaluate(): void {
       // Walk the slots first: the table's own walk (most recently used first, the order
-      // alerts are written in) follows lru-cache's links and reads each record out of
+      // alerts are written in) follows the recency links and reads each record out of
       // order, ~60 ms for the 65,536 hosts of the churn bench against ~3 ms for the slots
       // in order, and is needed only when some host is imbalanced.
       let any = false;

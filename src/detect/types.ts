@@ -49,7 +49,7 @@ export interface AlertInput {
   suppressKey?: string;
 }
 
-/** A bounded per-host table (an lru-cache underneath); evictions are counted in stats. */
+/** A bounded per-host LRU table (lru-table.ts); evictions are counted in stats. */
 export interface BoundedTable<K extends {}, V extends {}> {
   get(key: K): V | undefined;
   set(key: K, value: V): void;

@@ -95,7 +95,7 @@ export function protoName(proto: number): string {
 export type FlowSubscriber = (flow: FlowRecord) => void;
 
 /**
- * A cheap Map/lru-cache key for the flow's src or dst host: an IPv4 address as its int32
+ * A cheap Map/table key for the flow's src or dst host: an IPv4 address as its int32
  * (a small integer in V8, hashed without a string), an IPv6 address as its text. The two
  * kinds never collide (number vs string). Per-host detector tables use it instead of the
  * text form: on the churn bench a string key cost a hash of ~12 characters per lookup.

@@ -120,18 +120,27 @@ describe('CompactAttempts', () => {
     expect(w.firstMicros).toBe(10);
   });
 
-  it('grows past its first 1,024 slots without losing any', () => {
+  it('grows past its first chunks of slots without losing any, IPv4 and IPv6 hosts', () => {
     const c = new CompactAttempts(2);
     const slots: number[] = [];
+    const hostOf = (i: number) => (i % 3 === 0 ? `2001:db8::${i.toString(16)}` : i);
     for (let i = 0; i < 3000; i++) {
       const s = c.alloc(`10.0.${i >> 8}.${i & 255}`, i);
-      c.add(s, i, 80, 40000, FAILED, i, 100, 100);
+      c.add(s, hostOf(i), 80, 40000, FAILED, i, 100, 100);
       slots.push(s);
     }
-    for (let i = 0; i < 3000; i += 499) {
+    // Freed and reused slots start without the hosts of their last source.
+    for (let i = 0; i < 3000; i += 7) c.free(slots[i]!);
+    for (let i = 0; i < 3000; i += 7) {
+      const s = c.alloc(`192.0.2.${i & 255}`, i);
+      expect(c.pairs(s)).toBe(0);
+      c.add(s, i + 1, 443, 40000, FAILED, i, 100, 100);
+      slots[i] = s;
+    }
+    for (let i = 0; i < 3000; i += 1) {
       const w = c.upgrade(slots[i]!, false);
-      expect(w.sourceIp).toBe(`10.0.${i >> 8}.${i & 255}`);
-      expect([...w.pairs.values()].map((p) => p.host)).toEqual([i]);
+      expect(w.sourceIp).toBe(i % 7 === 0 ? `192.0.2.${i & 255}` : `10.0.${i >> 8}.${i & 255}`);
+      expect([...w.pairs.values()].map((p) => p.host)).toEqual([i % 7 === 0 ? i + 1 : hostOf(i)]);
     }
   });
 });
