@@ -180,17 +180,18 @@ function clock(micros: number): string {
 
 /**
  * A constant lead, then a timestamp: formatMicros' text ('iso') or IPAudit's clock. Each
- * writer keeps the bytes of lead + "YYYY-MM-DDTHH:MM:SS." (or lead + "HH:MM:SS.") for the
- * last two seconds it saw, as formatMicros does for its prefix: a record's start and end
- * usually fall in two different seconds, so the start and end fields have a writer each.
+ * writer keeps the bytes of lead + "YYYY-MM-DDTHH:MM:SS." (or lead + "HH:MM:SS.") for up
+ * to SECOND_CACHE seconds, direct-mapped by the second's low bits: a record's end is
+ * near the packet clock, but its start can be anything up to the active timeout before
+ * it (the mix bench's flows last seconds; its 10,216 records at the end of the file
+ * start across 100 s). With the last two seconds only, building the bytes on a miss
+ * (Date, toISOString, encoding) took ~40 ms of the mix replay's flow-end worker.
  */
 class TimestampWriter {
   private readonly lead: string;
   private readonly clock: boolean;
-  private secondA = NaN;
-  private bytesA: Ascii = ascii('');
-  private secondB = NaN;
-  private bytesB: Ascii = ascii('');
+  private readonly seconds = new Float64Array(SECOND_CACHE).fill(NaN);
+  private readonly bytes: (Ascii | undefined)[] = new Array<Ascii | undefined>(SECOND_CACHE).fill(undefined);
 
   constructor(lead: string, style: 'iso' | 'clock') {
     this.lead = lead;
@@ -199,10 +200,8 @@ class TimestampWriter {
 
   write(buf: Buffer, v: DataView, off: number, micros: number): number {
     const second = Math.floor(micros / 1e6);
-    let p: Ascii | null;
-    if (second === this.secondA) p = this.bytesA;
-    else if (second === this.secondB) p = this.bytesB;
-    else p = this.miss(second);
+    const i = second & (SECOND_CACHE - 1);
+    const p = this.seconds[i] === second ? this.bytes[i]! : this.miss(second, i);
     const frac = Math.floor(micros - second * 1e6);
     // Out of Date's range, or rounding at the edge of a double's precision: as the text.
     if (p === null || !(frac >= 0 && frac < 1e6)) {
@@ -220,17 +219,18 @@ class TimestampWriter {
     return off + 7;
   }
 
-  private miss(second: number): Ascii | null {
+  private miss(second: number, i: number): Ascii | null {
     const prefix = secondPrefix(second);
     if (prefix === null) return null;
     const bytes = ascii(this.lead + (this.clock ? prefix.slice(prefix.indexOf('T') + 1) : prefix));
-    this.secondB = this.secondA;
-    this.bytesB = this.bytesA;
-    this.secondA = second;
-    this.bytesA = bytes;
+    this.seconds[i] = second;
+    this.bytes[i] = bytes;
     return bytes;
   }
 }
+
+/** Seconds each TimestampWriter keeps the bytes of (a power of two). */
+const SECOND_CACHE = 256;
 
 const J_START = new TimestampWriter('{"start":"', 'iso');
 const J_END = new TimestampWriter('","end":"', 'iso');
