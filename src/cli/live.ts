@@ -12,7 +12,7 @@
  * - every statsIntervalSeconds: a JSON stats line on stderr and a flush of both logs.
  */
 import { DEFAULT_BUFFER_BYTES, LiveSource } from '../capture/live.js';
-import { loadConfig } from '../config/index.js';
+import { openConfig } from '../config/open.js';
 import type { FlowsFormat } from '../output/flow-format.js';
 import type { MetricsServer } from '../output/metrics.js';
 import { CaptureLossEstimator, formatStatsLine, snapshot, type SensorSnapshot } from '../output/stats-line.js';
@@ -73,7 +73,7 @@ export async function liveCommand(argv: string[]): Promise<number> {
   if (!iface) {
     throw new UserError('E_USAGE', "live: no interface given; usage: tapaudit live -i IFACE (list them with 'tapaudit interfaces')");
   }
-  const config = loadConfig(values.config);
+  const config = await openConfig(values.config);
   const maxFlows = positiveIntOption('live', 'max-flows', values['max-flows']);
   if (maxFlows !== undefined) config.flows.maxFlows = maxFlows;
   const bufferMb = positiveIntOption('live', 'buffer-mb', values['buffer-mb']);

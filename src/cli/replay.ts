@@ -1,6 +1,6 @@
 /** `tapaudit replay FILE...`: argument parsing and the run; the work is in src/pipeline.ts. */
 import { openCaptureFiles } from '../capture/file-source.js';
-import { loadConfig } from '../config/index.js';
+import { openConfig } from '../config/open.js';
 import type { FlowsFormat } from '../output/flow-format.js';
 import { ipfixOptions } from '../output/ipfix.js';
 import { checkWritable, TextSink } from '../output/sink.js';
@@ -57,7 +57,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
   if (positionals.length === 0) {
     throw new UserError('E_USAGE', "replay: no capture file given; usage: tapaudit replay FILE... (see 'tapaudit replay --help')");
   }
-  const config = loadConfig(values.config);
+  const config = await openConfig(values.config);
   const maxFlows = positiveIntOption('replay', 'max-flows', values['max-flows']);
   if (maxFlows !== undefined) config.flows.maxFlows = maxFlows;
   const formatText = values['flows-format'] ?? config.outputs.flowsFormat;

@@ -1,6 +1,6 @@
 /** `tapaudit report FLOWS...`: argument parsing and output; the tables are in src/report/. */
 import fs from 'node:fs';
-import { loadConfig } from '../config/index.js';
+import { openConfig } from '../config/open.js';
 import { openFlowDb } from '../report/db.js';
 import { renderReportHtml } from '../report/html.js';
 import { canonicalAddr, parseTimeMicros } from '../report/params.js';
@@ -52,7 +52,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
     process.stdout.write(REPORT_HELP);
     return 0;
   }
-  const config = loadConfig(values.config);
+  const config = await openConfig(values.config);
   const host = values.host !== undefined ? canonicalAddr('report', 'host', values.host) : undefined;
   const fromMicros = values.from !== undefined ? parseTimeMicros('report', 'from', values.from) : undefined;
   const toMicros = values.to !== undefined ? parseTimeMicros('report', 'to', values.to) : undefined;

@@ -1,5 +1,5 @@
 /** `tapaudit search FLOWS...` and `--pivot IP`: argument parsing and output; queries in src/report/search.ts. */
-import { loadConfig } from '../config/index.js';
+import { openConfig } from '../config/open.js';
 import { openFlowDb } from '../report/db.js';
 import { canonicalAddr, countOption, parseTimeMicros, portOption, protoOption } from '../report/params.js';
 import { pivot, searchFlows, type SearchOptions } from '../report/search.js';
@@ -61,7 +61,7 @@ export async function searchCommand(argv: string[]): Promise<number> {
     process.stdout.write(SEARCH_HELP);
     return 0;
   }
-  const config = loadConfig(values.config);
+  const config = await openConfig(values.config);
   const opts: SearchOptions = {
     fromMicros: values.from !== undefined ? parseTimeMicros('search', 'from', values.from) : undefined,
     toMicros: values.to !== undefined ? parseTimeMicros('search', 'to', values.to) : undefined,

@@ -3,13 +3,23 @@
  * ("expected a positive integer"). Detector modules use them in their own schemas so
  * every section of tapaudit.yaml reports mistakes the same way:
  *
- *   schema: z.strictObject({ minHosts: positiveInt(25), windowSeconds: seconds(300) })
+ *   schema: ({ z, positiveInt, seconds }) => z.strictObject({ minHosts: positiveInt(25), windowSeconds: seconds(300) })
  *
  * Use z.strictObject (unknown keys are errors) and give every field a default, so an
  * absent section means "all defaults". For a nested object use `.prefault({})`.
+ *
+ * Detector modules get this module as a `SchemaKit` (zod's `z` included) when the config
+ * loader builds their schema: they import it as a type only, so running a detector
+ * (a flow-end worker, a replay without --config) never loads zod. Its evaluation and the
+ * schemas' construction were ~25-30 ms of every process's start-up (bench/RESULTS.md).
  */
 import { z } from 'zod';
 import { isCidr, parseCidr } from './cidr.js';
+
+export { z };
+
+/** What a detector module's `schema` function receives: this module. */
+export type SchemaKit = typeof import('./fields.js');
 
 /** An integer >= 1, e.g. a count threshold or a table size. */
 export function positiveInt(dflt: number) {
@@ -83,3 +93,18 @@ export function serverZones(dflt: Record<string, number[]> = {}) {
     })
     .default(dflt);
 }
+
+/** A config list of ports: numbers or "low-high" ranges (detect/ports.ts portTable). */
+export const portRangeList = z.array(
+  z.union([
+    z.number().int().min(0).max(65535),
+    z
+      .string()
+      .regex(/^\d{1,5}-\d{1,5}$/, 'a port range is written "low-high", e.g. "6881-6889"')
+      // "9-1" or "60000-70000" would otherwise match nothing or be cut silently.
+      .refine((r) => {
+        const [lo, hi] = r.split('-').map(Number) as [number, number];
+        return lo <= hi && hi <= 65535;
+      }, 'a port range is "low-high" with low <= high <= 65535, e.g. "6881-6889"'),
+  ]),
+);

@@ -7,13 +7,7 @@
  *   tapaudit.yaml:3:7: YAML syntax error: ...
  */
 import fs from 'node:fs';
-import { lazyModule } from '../util/lazy-module.js';
-
-/**
- * yaml is loaded only when there is a config file to parse: its import is ~27 ms of a
- * replay's start-up, and most runs (the bench, the demo, a quick replay) have no --config.
- */
-const yaml = lazyModule<typeof import('yaml')>('yaml');
+import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { DETECTOR_MODULES } from '../detect/registry.js';
 import type { DetectorModule } from '../detect/types.js';
@@ -58,8 +52,8 @@ export function loadConfig(path?: string, modules: readonly DetectorModule<unkno
 
 /** Parse YAML text as a config (the file name is used in messages only). */
 export function parseConfigText(text: string, fileName: string, modules: readonly DetectorModule<unknown>[] = DETECTOR_MODULES): Config {
-  const lineCounter = new (yaml().LineCounter)();
-  const doc = yaml().parseDocument(text, { prettyErrors: false, lineCounter });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, lineCounter });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const pos = lineCounter.linePos(e.pos[0]);

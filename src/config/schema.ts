@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import type { DetectorModule } from '../detect/types.js';
 import { parseIpfixTarget } from '../output/ipfix.js';
+import * as kit from './fields.js';
 import { cidrList, nonNegativeInt, positiveInt, seconds } from './fields.js';
 
 /**
@@ -122,11 +123,24 @@ export type DetectorSectionConfig = { enabled: boolean; allowSources: string[] }
  * defaulting to {} so a missing section is all defaults.
  */
 export function detectorSectionSchema(m: DetectorModule<unknown>) {
-  if (!(m.schema instanceof z.ZodObject)) {
+  const schema = moduleSchema(m);
+  if (!(schema instanceof z.ZodObject)) {
     // A programming error in the module, not a user mistake.
     throw new Error(`detector module "${m.id}": schema must be a z.strictObject({...}) so the framework can add enabled/allowSources`);
   }
-  return (m.schema as z.ZodObject).extend(commonDetectorShape).strict().prefault({});
+  return (schema as z.ZodObject).extend(commonDetectorShape).strict().prefault({});
+}
+
+const moduleSchemas = new WeakMap<DetectorModule<unknown>, z.ZodType>();
+
+/** A module's own schema, built once from the kit (config/fields.ts). */
+export function moduleSchema<C>(m: DetectorModule<C>): z.ZodType<C> {
+  let schema = moduleSchemas.get(m as DetectorModule<unknown>);
+  if (schema === undefined) {
+    schema = m.schema(kit);
+    moduleSchemas.set(m as DetectorModule<unknown>, schema);
+  }
+  return schema as z.ZodType<C>;
 }
 
 export function buildConfigSchema(modules: readonly DetectorModule<unknown>[]) {

@@ -12,9 +12,9 @@
  * Stateless: one decision per flow; repeats are folded by the alert log's suppression,
  * keyed by server:port and severity so an escalation (attempt -> data) is still written.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
 import { CidrMatcher } from '../config/cidr.js';
-import { cidrList, nonNegativeInt, portList } from '../config/fields.js';
+import type { SchemaKit } from '../config/fields.js';
 import { TCP_ACK as ACK, TCP_SYN as SYN } from '../decode/packet.js';
 import type { FlowRecord } from '../flow/record.js';
 import { DEFAULT_BACKDOOR_PORTS, DEFAULT_IRC_PORTS, backdoorPortName, portTable } from './backdoor-ports.js';
@@ -24,23 +24,25 @@ import type { Detector, DetectorContext, DetectorModule, Severity } from './type
 const TCP = 6;
 const UDP = 17;
 
-export const backdoorSchema = z.strictObject({
-  /** Server ports that name a backdoor/trojan listener (TCP and UDP). */
-  ports: portList(DEFAULT_BACKDOOR_PORTS),
-  /**
-   * Payload bytes (both directions together) from which a flow counts as "data
-   * transferred" even if only one side sent payload. 512 B is more than a banner or a
-   * single probe and less than any shell session or dropped binary.
-   */
-  dataMinBytes: nonNegativeInt(512),
-  /** IRC server ports; a local client reaching one is reported as a likely bot channel. */
-  ircPorts: portList(DEFAULT_IRC_PORTS),
-  /** IRC servers the site knows and accepts (CIDRs): no alert for clients reaching them. */
-  knownIrcServers: cidrList([]),
-  /** Servers (CIDRs) whose listed ports are legitimate services here: not reported. */
-  allowDestinations: cidrList([]),
-});
-export type BackdoorConfig = z.infer<typeof backdoorSchema>;
+export function backdoorSchema({ z, cidrList, nonNegativeInt, portList }: SchemaKit) {
+  return z.strictObject({
+    /** Server ports that name a backdoor/trojan listener (TCP and UDP). */
+    ports: portList(DEFAULT_BACKDOOR_PORTS),
+    /**
+     * Payload bytes (both directions together) from which a flow counts as "data
+     * transferred" even if only one side sent payload. 512 B is more than a banner or a
+     * single probe and less than any shell session or dropped binary.
+     */
+    dataMinBytes: nonNegativeInt(512),
+    /** IRC server ports; a local client reaching one is reported as a likely bot channel. */
+    ircPorts: portList(DEFAULT_IRC_PORTS),
+    /** IRC servers the site knows and accepts (CIDRs): no alert for clients reaching them. */
+    knownIrcServers: cidrList([]),
+    /** Servers (CIDRs) whose listed ports are legitimate services here: not reported. */
+    allowDestinations: cidrList([]),
+  });
+}
+export type BackdoorConfig = z.infer<ReturnType<typeof backdoorSchema>>;
 
 /** How far the flow got: the severity ladder of SPEC §4 (attempt < established < data). */
 export const STAGE_ATTEMPT = 0;

@@ -12,28 +12,31 @@
  * Below 64 sources the exact hashes are kept and no bitmap is allocated, so the many
  * targets of ordinary failed connections cost little.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
+import type { SchemaKit } from '../config/fields.js';
 import { addrHash32, fmix32 } from '../util/hash.js';
 import { EMPTY, ProbeIndex } from '../util/probe-index.js';
 import { hostKeyText, type FlowRecord } from '../flow/record.js';
 import type { Detector, DetectorContext, DetectorModule } from './types.js';
 import { FAILED, classifyAttempt, isGroupDestination, keyLabel, keyPort, keyTransport, portKeyOf, T_ECHO } from './attempts.js';
 
-export const floodSchema = z.strictObject({
-  /** Tumbling window per target, packet time. */
-  windowSeconds: z.number().positive().default(60),
-  /**
-   * Distinct source addresses to one target in the window. Forged-source floods use
-   * thousands to millions of addresses (the StopDDoS sample: 37,623 sources in 24 s); a
-   * popular server answers its clients, which the unanswered share below excludes.
-   */
-  minSources: z.number().int().min(2).default(1000),
-  /** Share of the target's attempts left unanswered (S0 / no reply / refused): "mostly". */
-  minUnansweredShare: z.number().min(0).max(1).default(0.8),
-  /** Targets tracked at once (bounded LRU). */
-  maxTargets: z.number().int().min(1).default(10_000),
-});
-export type FloodConfig = z.infer<typeof floodSchema>;
+export function floodSchema({ z }: SchemaKit) {
+  return z.strictObject({
+    /** Tumbling window per target, packet time. */
+    windowSeconds: z.number().positive().default(60),
+    /**
+     * Distinct source addresses to one target in the window. Forged-source floods use
+     * thousands to millions of addresses (the StopDDoS sample: 37,623 sources in 24 s); a
+     * popular server answers its clients, which the unanswered share below excludes.
+     */
+    minSources: z.number().int().min(2).default(1000),
+    /** Share of the target's attempts left unanswered (S0 / no reply / refused): "mostly". */
+    minUnansweredShare: z.number().min(0).max(1).default(0.8),
+    /** Targets tracked at once (bounded LRU). */
+    maxTargets: z.number().int().min(1).default(10_000),
+  });
+}
+export type FloodConfig = z.infer<ReturnType<typeof floodSchema>>;
 
 const BITMAP_BITS = 8192;
 const BITMAP_WORDS = BITMAP_BITS / 32;

@@ -12,32 +12,34 @@
  * The size test is strict (every request exactly echoBytes): an nmap/ping sweep with
  * 28-byte echoes, or Linux ping's 84 bytes, never matches.
  */
-import { z } from 'zod';
-import { positiveInt, seconds } from '../config/fields.js';
+import type { z } from 'zod';
+import type { SchemaKit } from '../config/fields.js';
 import { PendingReports } from './pending.js';
 import type { FlowRecord } from '../flow/record.js';
 import type { BoundedTable, Detector, DetectorContext, DetectorModule } from './types.js';
 
-export const nachiSchema = z.strictObject({
-  /** Window per source, packet time (same 5 minutes as scan.*, Zeek scan.zeek). */
-  windowSeconds: seconds(300),
-  /**
-   * Distinct hosts pinged with the worm's size. 20, a little under scan.address's 25:
-   * the exact-size condition already removes ordinary pings, and Nachi sweeps whole /16s
-   * at hundreds of hosts per second, so it crosses 20 within a second.
-   */
-  minHosts: positiveInt(20),
-  /** IP total length of each echo request (20 IP + 8 ICMP + 64 payload of 0xAA). */
-  echoBytes: positiveInt(92),
-  /**
-   * A flow whose TTLs to server differ and whose lowest TTL is at most this is
-   * traceroute-like (Windows tracert defaults to 30 hops maximum, `tracert -h 30`).
-   */
-  tracerouteMaxTtl: positiveInt(30),
-  /** Sources tracked at once (bounded LRU; evictions counted). */
-  maxTrackedHosts: positiveInt(100_000),
-});
-export type NachiConfig = z.infer<typeof nachiSchema>;
+export function nachiSchema({ z, positiveInt, seconds }: SchemaKit) {
+  return z.strictObject({
+    /** Window per source, packet time (same 5 minutes as scan.*, Zeek scan.zeek). */
+    windowSeconds: seconds(300),
+    /**
+     * Distinct hosts pinged with the worm's size. 20, a little under scan.address's 25:
+     * the exact-size condition already removes ordinary pings, and Nachi sweeps whole /16s
+     * at hundreds of hosts per second, so it crosses 20 within a second.
+     */
+    minHosts: positiveInt(20),
+    /** IP total length of each echo request (20 IP + 8 ICMP + 64 payload of 0xAA). */
+    echoBytes: positiveInt(92),
+    /**
+     * A flow whose TTLs to server differ and whose lowest TTL is at most this is
+     * traceroute-like (Windows tracert defaults to 30 hops maximum, `tracert -h 30`).
+     */
+    tracerouteMaxTtl: positiveInt(30),
+    /** Sources tracked at once (bounded LRU; evictions counted). */
+    maxTrackedHosts: positiveInt(100_000),
+  });
+}
+export type NachiConfig = z.infer<ReturnType<typeof nachiSchema>>;
 
 const MAX_DISTINCT = 4096;
 const SAMPLE_SIZE = 10;

@@ -23,36 +23,38 @@
  * - volume: >= volumeUnreachables errors whatever the targets (a flood of errors, or a
  *   scan whose errors were folded into one orphan flow). Severity 2.
  */
-import { z } from 'zod';
-import { positiveInt, seconds } from '../config/fields.js';
+import type { z } from 'zod';
+import type { SchemaKit } from '../config/fields.js';
 import { PendingReports } from './pending.js';
 import type { FlowRecord } from '../flow/record.js';
 import { transportName } from './human.js';
 import type { BoundedTable, Detector, DetectorContext, DetectorModule, Severity } from './types.js';
 
-export const unreachableSchema = z.strictObject({
-  /** Window per culprit, packet time. Zeek's scan.zeek and SPEC scan.* use 5 minutes. */
-  windowSeconds: seconds(300),
-  /**
-   * Errors for the scan-like trigger. 20 in 5 min: a healthy host draws a handful (a dead
-   * DNS server, a stale NTP peer); a scanner or worm draws one per dead address it tries.
-   * Kept a little under SPEC's 25 hosts for scan.address because each error is a
-   * confirmed failure, not just an unanswered probe.
-   */
-  minUnreachables: positiveInt(20),
-  /** Distinct targets (destination, protocol, port) for the scan-like trigger. */
-  minTargets: positiveInt(5),
-  /**
-   * Errors that alone make an alert (volume trigger). 100 in 5 min is more than Linux's
-   * default ICMP error rate limit lets one peer send to one host for one dead service
-   * (net.ipv4.icmp_ratelimit 1000 ms -> about 1/s, so a single stuck sender stays near
-   * it only by hammering); above it the volume itself is abnormal.
-   */
-  volumeUnreachables: positiveInt(100),
-  /** Culprits tracked at once (bounded LRU; evictions counted). */
-  maxTrackedHosts: positiveInt(100_000),
-});
-export type UnreachableConfig = z.infer<typeof unreachableSchema>;
+export function unreachableSchema({ z, positiveInt, seconds }: SchemaKit) {
+  return z.strictObject({
+    /** Window per culprit, packet time. Zeek's scan.zeek and SPEC scan.* use 5 minutes. */
+    windowSeconds: seconds(300),
+    /**
+     * Errors for the scan-like trigger. 20 in 5 min: a healthy host draws a handful (a dead
+     * DNS server, a stale NTP peer); a scanner or worm draws one per dead address it tries.
+     * Kept a little under SPEC's 25 hosts for scan.address because each error is a
+     * confirmed failure, not just an unanswered probe.
+     */
+    minUnreachables: positiveInt(20),
+    /** Distinct targets (destination, protocol, port) for the scan-like trigger. */
+    minTargets: positiveInt(5),
+    /**
+     * Errors that alone make an alert (volume trigger). 100 in 5 min is more than Linux's
+     * default ICMP error rate limit lets one peer send to one host for one dead service
+     * (net.ipv4.icmp_ratelimit 1000 ms -> about 1/s, so a single stuck sender stays near
+     * it only by hammering); above it the volume itself is abnormal.
+     */
+    volumeUnreachables: positiveInt(100),
+    /** Culprits tracked at once (bounded LRU; evictions counted). */
+    maxTrackedHosts: positiveInt(100_000),
+  });
+}
+export type UnreachableConfig = z.infer<ReturnType<typeof unreachableSchema>>;
 
 /** ICMPv4 type 3 codes that count (RFC 792 / RFC 1812): net, host, protocol, port, admin. */
 const V4_COUNTED = new Set([0, 1, 2, 3, 9, 10, 13]);

@@ -13,44 +13,46 @@
  * thousands of ports costs the same memory as one on two. Evaluated when the window
  * closes on packet time, and at end of input.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
 import { addrHash32 } from '../util/hash.js';
-import { nonNegativeInt, portList, positiveInt, seconds } from '../config/fields.js';
+import type { SchemaKit } from '../config/fields.js';
 import { dstHostKey, hostKeyText, srcHostKey, type FlowRecord, type HostKey } from '../flow/record.js';
 import { humanBytes, transportName } from './human.js';
 import type { BoundedTable, Detector, DetectorContext, DetectorModule, Severity } from './types.js';
 
-export const imbalanceSchema = z.strictObject({
-  /** Window, packet time. One hour, as JANET reports and IPAudit's hourly periods. */
-  windowSeconds: seconds(3600),
-  /**
-   * Outbound bytes (IP length) the dominant side needs in the window. 500 MB/h is about
-   * 1.1 Mbit/s sustained for a whole hour: far above what a workstation uploads and small
-   * next to a university's Gbit/s link, so only hosts that really serve bulk data reach it.
-   */
-  minOutboundBytes: positiveInt(500_000_000),
-  /**
-   * Inbound is the normal imbalance of a client (an HD video stream is about 3 GB/h), so
-   * the reverse case needs ten times more: 5 GB/h (about 11 Mbit/s for an hour).
-   */
-  minInboundBytes: positiveInt(5_000_000_000),
-  /** How many times the dominant direction must exceed the other ("dwarfs"). */
-  minRatio: positiveInt(10),
-  /** Distinct peers from which a high-port-heavy host reads as P2P or a bot. */
-  p2pMinPeers: positiveInt(50),
-  webPorts: portList([80, 443, 8000, 8080, 8443]),
-  mailPorts: portList([25, 465, 587]),
-  ftpPorts: portList([20, 21]),
-  /** Heavy-hitter port counters per host (Space-Saving k). */
-  portsPerHost: positiveInt(16),
-  /** Peers counted exactly up to this many per host (then reported as "N+"): just above
-   * p2pMinPeers is all the cause needs; 1024 cost up to ~670 B per flow of heap on the
-   * churn bench (100k hosts x 1024 peer strings), 64 bounds it 16x lower. */
-  maxPeersPerHost: nonNegativeInt(64),
-  /** Local hosts tracked at once (bounded LRU; evictions counted). */
-  maxTrackedHosts: positiveInt(100_000),
-});
-export type ImbalanceConfig = z.infer<typeof imbalanceSchema>;
+export function imbalanceSchema({ z, nonNegativeInt, portList, positiveInt, seconds }: SchemaKit) {
+  return z.strictObject({
+    /** Window, packet time. One hour, as JANET reports and IPAudit's hourly periods. */
+    windowSeconds: seconds(3600),
+    /**
+     * Outbound bytes (IP length) the dominant side needs in the window. 500 MB/h is about
+     * 1.1 Mbit/s sustained for a whole hour: far above what a workstation uploads and small
+     * next to a university's Gbit/s link, so only hosts that really serve bulk data reach it.
+     */
+    minOutboundBytes: positiveInt(500_000_000),
+    /**
+     * Inbound is the normal imbalance of a client (an HD video stream is about 3 GB/h), so
+     * the reverse case needs ten times more: 5 GB/h (about 11 Mbit/s for an hour).
+     */
+    minInboundBytes: positiveInt(5_000_000_000),
+    /** How many times the dominant direction must exceed the other ("dwarfs"). */
+    minRatio: positiveInt(10),
+    /** Distinct peers from which a high-port-heavy host reads as P2P or a bot. */
+    p2pMinPeers: positiveInt(50),
+    webPorts: portList([80, 443, 8000, 8080, 8443]),
+    mailPorts: portList([25, 465, 587]),
+    ftpPorts: portList([20, 21]),
+    /** Heavy-hitter port counters per host (Space-Saving k). */
+    portsPerHost: positiveInt(16),
+    /** Peers counted exactly up to this many per host (then reported as "N+"): just above
+     * p2pMinPeers is all the cause needs; 1024 cost up to ~670 B per flow of heap on the
+     * churn bench (100k hosts x 1024 peer strings), 64 bounds it 16x lower. */
+    maxPeersPerHost: nonNegativeInt(64),
+    /** Local hosts tracked at once (bounded LRU; evictions counted). */
+    maxTrackedHosts: positiveInt(100_000),
+  });
+}
+export type ImbalanceConfig = z.infer<ReturnType<typeof imbalanceSchema>>;
 
 const ROLE_CLIENT = 0;
 const ROLE_SERVER = 1;

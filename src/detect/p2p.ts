@@ -12,37 +12,40 @@
  *     A scanner reuses its ports across hosts (address scan) or its hosts across ports
  *     (port scan); the scan detector leaves exactly this spread to this rule.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
+import type { SchemaKit } from '../config/fields.js';
 import { dstHostKey, hostKeyText, srcHostKey, type FlowRecord, type HostKey } from '../flow/record.js';
 import type { Detector, DetectorContext, DetectorModule } from './types.js';
 import { ANSWERED, COMPACT_MAX_PAIRS, COMPACT_UPGRADE, CompactAttempts, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, isReplyDirection, keyPort, portKeyOf, topPorts } from './attempts.js';
-import { P2P_PORTS, REPLY_SRC_PORTS, p2pFamily, portListSchema, portTable } from './ports.js';
+import { P2P_PORTS, REPLY_SRC_PORTS, p2pFamily, portTable } from './ports.js';
 
-export const p2pSchema = z.strictObject({
-  /** Sliding window of packet time; the scan window (Zeek scan.zeek: 5 min), so the two agree. */
-  windowSeconds: z.number().positive().default(300),
-  /**
-   * Distinct peers on listed P2P ports (judged by the destination port, never a client's
-   * own source port; the listed ports lie below the IANA and Linux ephemeral ranges,
-   * 49152+ and 32768+). A BitTorrent client asks its tracker for 50 peers by default
-   * (the tracker protocol's `numwant`), so a working client passes 10 at once while one
-   * stray connection does not.
-   */
-  minPeers: z.number().int().min(1).default(10),
-  /** Peer-pattern sizes: the scan.random thresholds (bro-simple-scan "random" scans). */
-  patternMinHosts: z.number().int().min(2).default(25),
-  patternMinPorts: z.number().int().min(2).default(25),
-  /** Peer-like spread: the same defaults as the scan detector's peer* keys. */
-  peerMaxPairsPerPort: z.number().min(1).default(1.5),
-  peerMaxPairsPerHost: z.number().min(1).default(1.5),
-  peerMinHighPortShare: z.number().min(0).max(1).default(0.9),
-  ports: portListSchema.default([...P2P_PORTS]),
-  /** Reply-direction flows are not peer contacts (same list as the scan detector's). */
-  replySrcPorts: portListSchema.default([...REPLY_SRC_PORTS]),
-  maxSources: z.number().int().min(1).default(100_000),
-  maxPairsPerSource: z.number().int().min(16).default(4096),
-});
-export type P2pConfig = z.infer<typeof p2pSchema>;
+export function p2pSchema({ z, portRangeList }: SchemaKit) {
+  return z.strictObject({
+    /** Sliding window of packet time; the scan window (Zeek scan.zeek: 5 min), so the two agree. */
+    windowSeconds: z.number().positive().default(300),
+    /**
+     * Distinct peers on listed P2P ports (judged by the destination port, never a client's
+     * own source port; the listed ports lie below the IANA and Linux ephemeral ranges,
+     * 49152+ and 32768+). A BitTorrent client asks its tracker for 50 peers by default
+     * (the tracker protocol's `numwant`), so a working client passes 10 at once while one
+     * stray connection does not.
+     */
+    minPeers: z.number().int().min(1).default(10),
+    /** Peer-pattern sizes: the scan.random thresholds (bro-simple-scan "random" scans). */
+    patternMinHosts: z.number().int().min(2).default(25),
+    patternMinPorts: z.number().int().min(2).default(25),
+    /** Peer-like spread: the same defaults as the scan detector's peer* keys. */
+    peerMaxPairsPerPort: z.number().min(1).default(1.5),
+    peerMaxPairsPerHost: z.number().min(1).default(1.5),
+    peerMinHighPortShare: z.number().min(0).max(1).default(0.9),
+    ports: portRangeList.default([...P2P_PORTS]),
+    /** Reply-direction flows are not peer contacts (same list as the scan detector's). */
+    replySrcPorts: portRangeList.default([...REPLY_SRC_PORTS]),
+    maxSources: z.number().int().min(1).default(100_000),
+    maxPairsPerSource: z.number().int().min(16).default(4096),
+  });
+}
+export type P2pConfig = z.infer<ReturnType<typeof p2pSchema>>;
 
 /** Per source: the failed-attempt window plus the peers seen on listed P2P ports. */
 class P2pState {

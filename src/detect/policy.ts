@@ -17,8 +17,8 @@
  *   as a client (outboundAllowedPorts: DNS, NTP).
  * Severity 4 when payload moved either way, else 3. No zones configured: does nothing.
  */
-import { z } from 'zod';
-import { portList, serverZones } from '../config/fields.js';
+import type { z } from 'zod';
+import type { SchemaKit } from '../config/fields.js';
 import { TCP_ACK as ACK, TCP_RST as RST, TCP_SYN as SYN } from '../decode/packet.js';
 import type { FlowRecord } from '../flow/record.js';
 import { formatAddr, parseAddr } from '../util/ip.js';
@@ -28,16 +28,18 @@ import type { Detector, DetectorContext, DetectorModule } from './types.js';
 const TCP = 6;
 const UDP = 17;
 
-export const policySchema = z.strictObject({
-  /** Protected server -> TCP/UDP ports it may serve on: { "10.1.0.25": [25, 587] }. */
-  serverZones: serverZones({}),
-  /**
-   * Destination ports a protected server may always connect to as a client: name
-   * resolution (53) and time (123), which every server does; empty it to be strict.
-   */
-  outboundAllowedPorts: portList([53, 123]),
-});
-export type PolicyConfig = z.infer<typeof policySchema>;
+export function policySchema({ z, portList, serverZones }: SchemaKit) {
+  return z.strictObject({
+    /** Protected server -> TCP/UDP ports it may serve on: { "10.1.0.25": [25, 587] }. */
+    serverZones: serverZones({}),
+    /**
+     * Destination ports a protected server may always connect to as a client: name
+     * resolution (53) and time (123), which every server does; empty it to be strict.
+     */
+    outboundAllowedPorts: portList([53, 123]),
+  });
+}
+export type PolicyConfig = z.infer<ReturnType<typeof policySchema>>;
 
 /** Did the responder really answer (not just refuse with RST/ACK)? */
 export function responderAnswered(flow: FlowRecord): boolean {

@@ -2,9 +2,8 @@
  * Port lists shared by the scan, P2P and flood detectors: worm hints for scanned ports and
  * the well-known P2P ports. (Backdoor and IRC lists live with the backdoor detector.)
  * Lists are turned into a 64 KiB lookup table once at set-up so the per-flow check is one
- * array read.
+ * array read. The config schema of a port list is config/fields.ts portRangeList.
  */
-import { z } from 'zod';
 
 /**
  * Worm / bot families known for scanning a port, for the `worm_hint` evidence of address
@@ -48,22 +47,6 @@ export const REPLY_SRC_PORTS: readonly number[] = [20, 53, 80, 179, 443, 6666, 6
 
 /** Ports from 1024 up are the registered/dynamic range where P2P peers listen (RFC 6335 §6). */
 export const FIRST_UNPRIVILEGED_PORT = 1024;
-
-/** A config list of ports: numbers or "low-high" ranges. */
-export const portListSchema = z.array(
-  z.union([
-    z.number().int().min(0).max(65535),
-    z
-      .string()
-      .regex(/^\d{1,5}-\d{1,5}$/, 'a port range is written "low-high", e.g. "6881-6889"')
-      // "9-1" or "60000-70000" would otherwise match nothing or be cut silently.
-      .refine((r) => {
-        const [lo, hi] = r.split('-').map(Number) as [number, number];
-        return lo <= hi && hi <= 65535;
-      }, 'a port range is "low-high" with low <= high <= 65535, e.g. "6881-6889"'),
-  ]),
-);
-export type PortList = z.infer<typeof portListSchema>;
 
 /** One byte per port: 1 when listed. Built once at set-up. */
 export function portTable(list: readonly (number | string)[]): Uint8Array {

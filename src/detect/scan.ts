@@ -14,7 +14,8 @@
  * within 5 minutes (addr_scan_interval / port_scan_interval = 5 min). P2P ports are
  * skipped (skipPorts), like scan.zeek's skip lists: the p2p detector reports them.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
+import type { SchemaKit } from '../config/fields.js';
 import { dstHostKey, hostKeyText, srcHostKey, type FlowRecord, type HostKey } from '../flow/record.js';
 import type { RaisedScan } from './attempts.js';
 import type { AlertInput, Detector, DetectorContext, DetectorModule, Severity } from './types.js';
@@ -22,50 +23,52 @@ import {
   ANSWERED, COMPACT_MAX_PAIRS, COMPACT_UPGRADE, CompactAttempts, FAILED, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, isReplyDirection, keyLabel, keyPort,
   keyTransport, portKeyOf, topPorts,
 } from './attempts.js';
-import { P2P_PORTS, REPLY_SRC_PORTS, portListSchema, portTable, wormHint } from './ports.js';
+import { P2P_PORTS, REPLY_SRC_PORTS, portTable, wormHint } from './ports.js';
 
-export const scanSchema = z.strictObject({
-  /** Sliding window of packet time (Zeek scan.zeek: 5 min). */
-  windowSeconds: z.number().positive().default(300),
-  /** Distinct failed ports on one host (Zeek port_scan_threshold = 15). */
-  portMinPorts: z.number().int().min(2).default(15),
-  /** Distinct failed hosts on one port (Zeek addr_scan_threshold = 25). */
-  addressMinHosts: z.number().int().min(2).default(25),
-  /**
-   * The same for a source inside the local networks: an inside host sweeping is an
-   * infected machine, and the NetFlow article (part 2 §2) hunts worms by exactly this
-   * pattern from inside; 10 keeps well above a workstation's normal failures.
-   */
-  localAddressMinHosts: z.number().int().min(2).default(10),
-  /** scan.random: hosts and ports together (bro-simple-scan reports "random" scans). */
-  randomMinHosts: z.number().int().min(2).default(25),
-  randomMinPorts: z.number().int().min(2).default(25),
-  /**
-   * Peer-like spread (not a random scan, see p2p.activity): at most this many failed
-   * (host, port) pairs per distinct port and per distinct host, and at least this share
-   * of pairs on ports >= 1024.
-   */
-  peerMaxPairsPerPort: z.number().min(1).default(1.5),
-  peerMaxPairsPerHost: z.number().min(1).default(1.5),
-  peerMinHighPortShare: z.number().min(0).max(1).default(0.9),
-  /** Sources tracked at once (bounded LRU; a spoofed flood evicts, never exhausts memory). */
-  maxSources: z.number().int().min(1).default(100_000),
-  /** Distinct failed (host, port) pairs kept per source; beyond it counts are lower bounds. */
-  maxPairsPerSource: z.number().int().min(16).default(4096),
-  /** Destination ports never counted (P2P ports by default: p2p.activity reports them). */
-  skipPorts: portListSchema.default([...P2P_PORTS]),
-  /**
-   * Failed attempts FROM these service ports to a port >= 1024 are the reply direction of
-   * something (SYN-flood backscatter, a server answering a connection the flow table split,
-   * FTP active data from 20), not probes. Bro's scan.bro: "Reverse (SYN-ack) scans seen from
-   * these ports are considered to reflect possible SYN-flooding backscatter, and not true
-   * (stealth) scans" (backscatter_ports = 80, 8080, 53, 179, 6666, 6667); plus 20 and 443.
-   */
-  replySrcPorts: portListSchema.default([...REPLY_SRC_PORTS]),
-  /** Address scans on these ports get severity 3 (seed: scanning out to 445 or 6667 "should raise a red flag"). */
-  redFlagPorts: portListSchema.default([445, 6667]),
-});
-export type ScanConfig = z.infer<typeof scanSchema>;
+export function scanSchema({ z, portRangeList }: SchemaKit) {
+  return z.strictObject({
+    /** Sliding window of packet time (Zeek scan.zeek: 5 min). */
+    windowSeconds: z.number().positive().default(300),
+    /** Distinct failed ports on one host (Zeek port_scan_threshold = 15). */
+    portMinPorts: z.number().int().min(2).default(15),
+    /** Distinct failed hosts on one port (Zeek addr_scan_threshold = 25). */
+    addressMinHosts: z.number().int().min(2).default(25),
+    /**
+     * The same for a source inside the local networks: an inside host sweeping is an
+     * infected machine, and the NetFlow article (part 2 §2) hunts worms by exactly this
+     * pattern from inside; 10 keeps well above a workstation's normal failures.
+     */
+    localAddressMinHosts: z.number().int().min(2).default(10),
+    /** scan.random: hosts and ports together (bro-simple-scan reports "random" scans). */
+    randomMinHosts: z.number().int().min(2).default(25),
+    randomMinPorts: z.number().int().min(2).default(25),
+    /**
+     * Peer-like spread (not a random scan, see p2p.activity): at most this many failed
+     * (host, port) pairs per distinct port and per distinct host, and at least this share
+     * of pairs on ports >= 1024.
+     */
+    peerMaxPairsPerPort: z.number().min(1).default(1.5),
+    peerMaxPairsPerHost: z.number().min(1).default(1.5),
+    peerMinHighPortShare: z.number().min(0).max(1).default(0.9),
+    /** Sources tracked at once (bounded LRU; a spoofed flood evicts, never exhausts memory). */
+    maxSources: z.number().int().min(1).default(100_000),
+    /** Distinct failed (host, port) pairs kept per source; beyond it counts are lower bounds. */
+    maxPairsPerSource: z.number().int().min(16).default(4096),
+    /** Destination ports never counted (P2P ports by default: p2p.activity reports them). */
+    skipPorts: portRangeList.default([...P2P_PORTS]),
+    /**
+     * Failed attempts FROM these service ports to a port >= 1024 are the reply direction of
+     * something (SYN-flood backscatter, a server answering a connection the flow table split,
+     * FTP active data from 20), not probes. Bro's scan.bro: "Reverse (SYN-ack) scans seen from
+     * these ports are considered to reflect possible SYN-flooding backscatter, and not true
+     * (stealth) scans" (backscatter_ports = 80, 8080, 53, 179, 6666, 6667); plus 20 and 443.
+     */
+    replySrcPorts: portRangeList.default([...REPLY_SRC_PORTS]),
+    /** Address scans on these ports get severity 3 (seed: scanning out to 445 or 6667 "should raise a red flag"). */
+    redFlagPorts: portRangeList.default([445, 6667]),
+  });
+}
+export type ScanConfig = z.infer<ReturnType<typeof scanSchema>>;
 
 const RULE_NAMES = { port: 'scan.port', address: 'scan.address', random: 'scan.random' } as const;
 

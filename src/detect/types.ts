@@ -5,6 +5,7 @@
  * keep per-host state only in bounded LRU tables made through `ctx.table()`.
  */
 import type { z } from 'zod';
+import type { SchemaKit } from '../config/fields.js';
 import type { FlowRecord } from '../flow/record.js';
 
 export const RULE_IDS = [
@@ -86,14 +87,16 @@ export interface Detector {
 }
 
 /**
- * One detector module. `schema` validates this detector's config section (with every
- * default filled in); `defaults` are documented in docs/detectors.md with their sources.
+ * One detector module. `schema` builds the schema that validates this detector's config
+ * section (with every default filled in) from the kit the config loader hands it (zod and
+ * config/fields.ts), so a module never loads zod itself; defaults are documented in
+ * docs/detectors.md with their sources.
  */
 export interface DetectorModule<C = unknown> {
   /** Config section name and stats name, e.g. "scan", "backdoor". */
   id: string;
   /** The rule ids this module can raise. */
   rules: readonly RuleId[];
-  schema: z.ZodType<C>;
+  schema(kit: SchemaKit): z.ZodType<C>;
   create(config: C, ctx: DetectorContext): Detector;
 }

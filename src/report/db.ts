@@ -24,7 +24,7 @@ import {
   type DuckDBConnection,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import { parseCidr } from '../config/index.js';
+import { parseCidr } from '../config/cidr.js';
 import { UserError } from '../util/errors.js';
 
 /**

@@ -12,13 +12,13 @@ import { UserError } from '../../src/util/errors.js';
 const scanLike: DetectorModule<{ portMinPorts: number; windowSeconds: number }> = {
   id: 'scan',
   rules: ['scan.port'],
-  schema: z.strictObject({ portMinPorts: positiveInt(15), windowSeconds: seconds(300) }),
+  schema: () => z.strictObject({ portMinPorts: positiveInt(15), windowSeconds: seconds(300) }),
   create: () => ({ onFlowEnd() {} }),
 };
 const policyLike: DetectorModule<{ serverZones: Record<string, number[]> }> = {
   id: 'policy',
   rules: ['policy.server-port'],
-  schema: z.strictObject({ serverZones: serverZones() }),
+  schema: () => z.strictObject({ serverZones: serverZones() }),
   create: () => ({ onFlowEnd() {} }),
 };
 const MODULES = [scanLike, policyLike] as DetectorModule<unknown>[];
@@ -117,7 +117,7 @@ describe('errors: one line naming file, key path and what is allowed', () => {
   it('plain zod number schemas in detector modules read as well', () => {
     const plain = {
       id: 'plain', rules: ['scan.port'], create: () => ({ onFlowEnd() {} }),
-      schema: z.strictObject({ minHosts: z.number().int().min(2).default(25), share: z.number().min(0).max(1).default(0.5) }),
+      schema: () => z.strictObject({ minHosts: z.number().int().min(2).default(25), share: z.number().min(0).max(1).default(0.5) }),
     } as DetectorModule<unknown>;
     const err = (t: string) => { try { parseConfigText(t, 'p.yaml', [plain]); } catch (e) { return (e as Error).message; } return ''; };
     expect(err('detectors:\n  plain:\n    minHosts: ten\n')).toBe('p.yaml: detectors.plain.minHosts: expected an integer >= 2, got "ten"');

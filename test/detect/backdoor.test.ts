@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { moduleSchema } from '../../src/config/schema.js';
 import { backdoorModule } from '../../src/detect/backdoor.js';
 import { ACK, FIN, PSH, RST, SYN, fakeContext, flow, makeDetector } from './fake-context.js';
 
@@ -91,9 +92,9 @@ describe('backdoor.port', () => {
   });
 
   it('rejects bad config', () => {
-    expect(() => backdoorModule.schema.parse({ ports: [70000] })).toThrow();
-    expect(() => backdoorModule.schema.parse({ knownIrcServers: ['10.0.0.0/33'] })).toThrow();
-    expect(() => backdoorModule.schema.parse({ bogus: 1 })).toThrow();
+    expect(() => moduleSchema(backdoorModule).parse({ ports: [70000] })).toThrow();
+    expect(() => moduleSchema(backdoorModule).parse({ knownIrcServers: ['10.0.0.0/33'] })).toThrow();
+    expect(() => moduleSchema(backdoorModule).parse({ bogus: 1 })).toThrow();
   });
 
   describe('IRC from a local host', () => {

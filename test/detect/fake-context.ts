@@ -4,6 +4,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { CidrMatcher } from '../../src/config/cidr.js';
+import { moduleSchema } from '../../src/config/schema.js';
 import { FlowRecord } from '../../src/flow/record.js';
 import type { AlertInput, BoundedTable, Detector, DetectorContext, DetectorModule } from '../../src/detect/types.js';
 import { parseAddr } from '../../src/util/ip.js';
@@ -42,7 +43,7 @@ export function fakeContext(localNetworks: string[] = ['10.0.0.0/8', '192.168.0.
 
 /** Make a detector from a module with (partial) config run through its schema. */
 export function makeDetector<C>(mod: DetectorModule<C>, config: unknown = {}, ctx: FakeContext = fakeContext()): { det: Detector; ctx: FakeContext; config: C } {
-  const parsed = mod.schema.parse(config);
+  const parsed = moduleSchema(mod).parse(config);
   return { det: mod.create(parsed, ctx), ctx, config: parsed };
 }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import * as kit from '../../src/config/fields.js';
 import { floodModule, floodSchema, type FloodConfig } from '../../src/detect/flood.js';
 import { scanModule, scanSchema } from '../../src/detect/scan.js';
 import { FlowRecord } from '../../src/flow/record.js';
@@ -6,7 +7,7 @@ import { boundedTable } from '../../src/detect/framework.js';
 import { FakeContext, flow, type FlowSpec } from './scan-fixtures.js';
 
 function run(flows: Iterable<FlowSpec>, overrides: Partial<FloodConfig> = {}, ctx = new FakeContext()) {
-  const dets = [floodModule.create(floodSchema.parse(overrides), ctx), scanModule.create(scanSchema.parse({}), ctx)];
+  const dets = [floodModule.create(floodSchema(kit).parse(overrides), ctx), scanModule.create(scanSchema(kit).parse({}), ctx)];
   const rec = new FlowRecord();
   for (const s of flows) for (const d of dets) d.onFlowEnd(flow(s, rec));
   return ctx;
@@ -88,7 +89,7 @@ describe('flood.spoofed-source: target slots', () => {
 
   it('an evicted target starts over clean when it comes back in a reused slot', () => {
     const ctx = evictingContext();
-    const det = floodModule.create(floodSchema.parse({ maxTargets: 2 }), ctx);
+    const det = floodModule.create(floodSchema(kit).parse({ maxTargets: 2 }), ctx);
     const rec = new FlowRecord();
     const feed = (specs: Iterable<FlowSpec>) => { for (const s of specs) det.onFlowEnd(flow(s, rec)); };
     feed(spoofed(1200)); // target A: raised, past the small set (a bitmap)
@@ -112,7 +113,7 @@ describe('flood.spoofed-source: target slots', () => {
 
   it('a new target in a reused slot has no bitmap, raised flag or counts of the old one', () => {
     const ctx = evictingContext();
-    const det = floodModule.create(floodSchema.parse({ maxTargets: 1, minSources: 50 }), ctx);
+    const det = floodModule.create(floodSchema(kit).parse({ maxTargets: 1, minSources: 50 }), ctx);
     const rec = new FlowRecord();
     for (const s of spoofed(500)) det.onFlowEnd(flow(s, rec)); // raised, bitmap
     for (let i = 0; i < 60; i++) det.onFlowEnd(flow({ src: `198.51.100.${i}`, dst: '192.0.2.7', dport: 443, proto: 'udp' }, rec));
@@ -130,7 +131,7 @@ describe('flood.spoofed-source: target slots', () => {
 
   it('many targets through a small table: every alert right, evictions counted', () => {
     const ctx = evictingContext();
-    const det = floodModule.create(floodSchema.parse({ maxTargets: 8, minSources: 30 }), ctx);
+    const det = floodModule.create(floodSchema(kit).parse({ maxTargets: 8, minSources: 30 }), ctx);
     const rec = new FlowRecord();
     // 40 targets in turn, each flooded by 40 sources of its own, with noise targets between.
     for (let t = 0; t < 40; t++) {
@@ -167,7 +168,7 @@ describe('flood.spoofed-source: IPv6', () => {
 
   it('an IPv6 target evicted and replaced by an IPv4 one in the same slot', () => {
     const ctx = evictingContext();
-    const det = floodModule.create(floodSchema.parse({ maxTargets: 1, minSources: 20 }), ctx);
+    const det = floodModule.create(floodSchema(kit).parse({ maxTargets: 1, minSources: 20 }), ctx);
     const rec = new FlowRecord();
     for (let i = 0; i < 30; i++) det.onFlowEnd(flow({ src: `2001:db8::${i + 1}`, dst: '2001:db8:ffff::1', dport: 22 }, rec));
     for (let i = 0; i < 30; i++) det.onFlowEnd(flow({ src: `198.51.100.${i}`, dst: '10.1.1.1', dport: 22 }, rec));

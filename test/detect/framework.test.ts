@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { moduleSchema } from '../../src/config/schema.js';
 import { z } from 'zod';
 import { positiveInt } from '../../src/config/fields.js';
 import { defaultConfig, parseConfigText } from '../../src/config/index.js';
@@ -19,7 +20,7 @@ const seen: { ticks: number[]; flushed: number[]; ctx?: DetectorContext; table?:
 const echo: DetectorModule<EchoConfig> = {
   id: 'echo',
   rules: ['scan.port'],
-  schema: z.strictObject({ tableMax: positiveInt(3) }),
+  schema: () => z.strictObject({ tableMax: positiveInt(3) }),
   create(config, ctx) {
     seen.ctx = ctx;
     const table = ctx.table<string, number>('sources', config.tableMax);
@@ -191,7 +192,7 @@ describe('context', () => {
 
   it('a module emitting a rule it does not declare is a bug', () => {
     const liar: DetectorModule<unknown> = {
-      id: 'liar', rules: ['p2p.activity'], schema: z.strictObject({}),
+      id: 'liar', rules: ['p2p.activity'], schema: () => z.strictObject({}),
       create: (_c, ctx) => ({ onFlowEnd: () => ctx.emit({ ruleId: 'scan.port', severity: 1, message: 'x', timestampMicros: 0, startMicros: 0, endMicros: 0, sourceIp: '1.2.3.4', evidence: {} }) }),
     };
     const runner = createDetectorRunner(defaultConfig([liar]), () => {}, [liar]);
@@ -208,7 +209,7 @@ describe('the real registry', () => {
       ids.add(m.id);
       expect(m.rules.length, m.id).toBeGreaterThan(0);
       expect(cfg.detectors[m.id], m.id).toMatchObject({ enabled: true, allowSources: [] });
-      expect(m.schema.safeParse({ noSuchKeyAnywhere: 1 }).success, `${m.id} schema must be strict`).toBe(false);
+      expect(moduleSchema(m).safeParse({ noSuchKeyAnywhere: 1 }).success, `${m.id} schema must be strict`).toBe(false);
     }
     // Every module can be created with its defaults and run end to end.
     const runner = createDetectorRunner(cfg, () => {});
@@ -245,7 +246,7 @@ describe('isLocal on the flow being handed out', () => {
     const probe: DetectorModule<Record<string, never>> = {
       id: 'probe',
       rules: ['scan.port'],
-      schema: z.strictObject({}),
+      schema: () => z.strictObject({}),
       create: (_c, ctx) => ({
         onFlowEnd: (f) => {
           seen.push([ctx.isLocal(f.srcIp), ctx.isLocal(f.dstIp), ctx.isLocal('192.168.1.1'), ctx.isLocal('8.8.8.8')]);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { moduleSchema } from '../../src/config/schema.js';
 import { icmpNachiModule } from '../../src/detect/icmp-nachi.js';
 import type { FlowRecord } from '../../src/flow/record.js';
 import { flow, makeDetector } from './fake-context.js';
@@ -69,7 +70,7 @@ describe('icmp.nachi', () => {
   });
 
   it('rejects bad config', () => {
-    expect(() => icmpNachiModule.schema.parse({ minHosts: 0 })).toThrow();
-    expect(() => icmpNachiModule.schema.parse({ minhosts: 5 })).toThrow();
+    expect(() => moduleSchema(icmpNachiModule).parse({ minHosts: 0 })).toThrow();
+    expect(() => moduleSchema(icmpNachiModule).parse({ minhosts: 5 })).toThrow();
   });
 });

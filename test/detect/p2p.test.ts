@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import * as kit from '../../src/config/fields.js';
 import { p2pModule, p2pSchema, type P2pConfig } from '../../src/detect/p2p.js';
 import { scanModule, scanSchema } from '../../src/detect/scan.js';
 import { FlowRecord } from '../../src/flow/record.js';
@@ -7,7 +8,7 @@ import { FakeContext, flow, type FlowSpec } from './scan-fixtures.js';
 /** Runs both the scan and the p2p detector over the flows, as the registry would. */
 function run(flows: FlowSpec[], overrides: Partial<P2pConfig> = {}) {
   const ctx = new FakeContext();
-  const dets = [p2pModule.create(p2pSchema.parse(overrides), ctx), scanModule.create(scanSchema.parse({}), ctx)];
+  const dets = [p2pModule.create(p2pSchema(kit).parse(overrides), ctx), scanModule.create(scanSchema(kit).parse({}), ctx)];
   const rec = new FlowRecord();
   for (const s of flows) for (const d of dets) d.onFlowEnd(flow(s, rec));
   return ctx;
@@ -71,7 +72,7 @@ describe('p2p.activity by peer pattern', () => {
 describe('p2p tables', () => {
   it('stay bounded by maxSources', () => {
     const ctx = new FakeContext();
-    const det = p2pModule.create(p2pSchema.parse({ maxSources: 500 }), ctx);
+    const det = p2pModule.create(p2pSchema(kit).parse({ maxSources: 500 }), ctx);
     const rec = new FlowRecord();
     for (let i = 0; i < 5000; i++) det.onFlowEnd(flow({ src: `172.16.${i >> 8}.${i & 255}`, dst: '192.0.2.1', dport: 6881 }, rec));
     expect(ctx.tables.get('sources')!.size).toBe(500);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { moduleSchema } from '../../src/config/schema.js';
 import { policyModule } from '../../src/detect/policy.js';
 import type { FlowRecord } from '../../src/flow/record.js';
 import { ACK, FIN, PSH, RST, SYN, flow, makeDetector } from './fake-context.js';
@@ -87,8 +88,8 @@ describe('policy.server-port', () => {
   });
 
   it('rejects bad zones', () => {
-    expect(() => policyModule.schema.parse({ serverZones: { 'mail.example': [25] } })).toThrow();
-    expect(() => policyModule.schema.parse({ serverZones: { '10.1.0.25': [70000] } })).toThrow();
-    expect(() => policyModule.schema.parse({ serverZones: { '10.1.0.25': 25 } })).toThrow();
+    expect(() => moduleSchema(policyModule).parse({ serverZones: { 'mail.example': [25] } })).toThrow();
+    expect(() => moduleSchema(policyModule).parse({ serverZones: { '10.1.0.25': [70000] } })).toThrow();
+    expect(() => moduleSchema(policyModule).parse({ serverZones: { '10.1.0.25': 25 } })).toThrow();
   });
 });

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import * as kit from '../../src/config/fields.js';
 import { scanModule, scanSchema, type ScanConfig } from '../../src/detect/scan.js';
 import { FlowRecord } from '../../src/flow/record.js';
 import { FakeContext, flow, type FlowSpec } from './scan-fixtures.js';
 
 function run(flows: FlowSpec[], overrides: Partial<ScanConfig> = {}, ctx = new FakeContext()) {
-  const config = scanSchema.parse(overrides);
+  const config = scanSchema(kit).parse(overrides);
   const det = scanModule.create(config, ctx);
   const rec = new FlowRecord(); // reused like the flow table does
   for (const s of flows) det.onFlowEnd(flow(s, rec));
@@ -18,12 +19,12 @@ const SCANNER = '203.0.113.50';
 
 describe('scan config', () => {
   it('fills every default and rejects unknown keys', () => {
-    const c = scanSchema.parse({});
+    const c = scanSchema(kit).parse({});
     expect(c.windowSeconds).toBe(300);
     expect(c.portMinPorts).toBe(15);
     expect(c.addressMinHosts).toBe(25);
-    expect(() => scanSchema.parse({ minPorts: 3 })).toThrow();
-    expect(() => scanSchema.parse({ skipPorts: ['80-'] })).toThrow();
+    expect(() => scanSchema(kit).parse({ minPorts: 3 })).toThrow();
+    expect(() => scanSchema(kit).parse({ skipPorts: ['80-'] })).toThrow();
   });
 });
 
@@ -64,7 +65,7 @@ describe('scan.port', () => {
 
   it('reports the final size when the source goes quiet for windowSeconds (onTick)', () => {
     const ctx = new FakeContext();
-    const det = scanModule.create(scanSchema.parse({}), ctx);
+    const det = scanModule.create(scanSchema(kit).parse({}), ctx);
     const rec = new FlowRecord();
     for (const p of range(40, 1)) det.onFlowEnd(flow({ src: SCANNER, dst: '192.0.2.10', dport: p, t: 10 }, rec));
     expect(ctx.alerts).toHaveLength(1);
