@@ -434,6 +434,16 @@ function markdown(reports: CaptureReport[], mem: FlowMemoryReport, runs: number,
     const cells = r.stages.rows.map((row) => `${row.seconds.toFixed(3)} s (${perUnit(row, r.stages!)})`);
     lines.push(`| ${r.name} | ${cells.join(' | ')} | ${r.stages.rows.at(-1)!.cumulativeSeconds.toFixed(3)} s |`);
   }
+  const withParts = reports.filter((r) => r.stages?.perFlow?.length);
+  if (withParts.length > 0) {
+    const parts = withParts[0]!.stages!.perFlow.map((p) => p.part);
+    lines.push('');
+    lines.push(`Flow-end parts alone, ns per flow (each over the capture's flow records in the workers' slot format, min of ${runs}; every part includes \`read\`, the slot read back into a record):`);
+    lines.push('');
+    lines.push('| capture | ' + parts.join(' | ') + ' |');
+    lines.push('|---|' + parts.map(() => '---:').join('|') + '|');
+    for (const r of withParts) lines.push(`| ${r.name} | ${r.stages!.perFlow.map((p) => String(p.nsPerFlow)).join(' | ')} |`);
+  }
   if (memoryFlat) {
     lines.push('');
     lines.push(`Memory over a churn replay ten times the flow table (maxFlows ${fmt(memoryFlat.maxFlows)}): heap after GC at each tenth ${memoryFlat.heapMB.join(', ')} MB; last-half peak / first-half peak **${memoryFlat.growth}**`);
@@ -468,6 +478,8 @@ async function main(): Promise<void> {
       for (const row of report.stages.rows) {
         console.log(`    ${row.stage.padEnd(10)} ${row.seconds.toFixed(3)} s  ${perUnit(row, report.stages)}`);
       }
+      console.log('  flow-end parts alone, ns per flow (each includes read):');
+      console.log(`    ${report.stages.perFlow.map((p) => `${p.part} ${p.nsPerFlow}`).join(', ')}`);
     }
     reports.push(report);
     if (kind === 'churn') {

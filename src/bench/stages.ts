@@ -14,6 +14,11 @@
  * (src/offload.ts), so its wall time is about the larger of (read..expiry) and
  * (detectors + output) rather than the sum shown here.
  *
+ * Then each detector alone, and the flow log alone, per flow: the capture's flow records
+ * are kept once in the flow-end workers' slot format (flow/wire.ts) and fed to a
+ * FlowEndStage running just that part, as a worker reads them (`perFlow` in the report;
+ * `read` is reading the slot back into a record, which every part includes).
+ *
  * --memory: heap after a full GC, sampled every 10% of the file, with the flow table at a
  * tenth of the capture's flows (maxFlows = flows / 10), to show memory stays flat over a
  * replay ten times the table size.
@@ -27,8 +32,11 @@ import { loadConfig } from '../config/index.js';
 import { decode } from '../decode/decode.js';
 import { DecodedPacket } from '../decode/packet.js';
 import { R_OK } from '../decode/reasons.js';
+import { DETECTOR_MODULES } from '../detect/registry.js';
 import { FlowEndStage } from '../flow-end.js';
+import { FlowRecord } from '../flow/record.js';
 import { FlowTable } from '../flow/table.js';
+import { SLOT_BYTES, SlotViews } from '../flow/wire.js';
 import { Pipeline } from '../pipeline.js';
 
 export const STAGES = ['read', 'decode', 'flows', 'expiry', 'detectors', 'output'] as const;
@@ -47,6 +55,8 @@ export interface StageReport {
   packets: number;
   flows: number;
   rows: StageRow[];
+  /** Flow-end parts alone: detector id, "flow log", or "read" (slot -> record): ns per flow, min of runs. */
+  perFlow: { part: string; nsPerFlow: number }[];
 }
 
 async function runUpTo(file: string, upTo: Stage, flowsOut: string): Promise<{ cpu: number; packets: number; flows: number }> {
@@ -101,6 +111,7 @@ export async function measureStages(file: string, runs: number): Promise<StageRe
       best.set(s, Math.min(best.get(s) ?? Infinity, m.cpu));
     }
   }
+  const perFlow = await measureFlowEndParts(file, runs, out);
   fs.rmSync(path.dirname(out), { recursive: true, force: true });
   let prev = 0;
   const rows: StageRow[] = STAGES.map((stage) => {
@@ -109,7 +120,58 @@ export async function measureStages(file: string, runs: number): Promise<StageRe
     prev = Math.max(prev, cumulativeSeconds);
     return row;
   });
-  return { file, packets, flows, rows };
+  return { file, packets, flows, rows, perFlow };
+}
+
+/** Each detector, the flow log, and reading a slot, alone over the capture's flow records. */
+async function measureFlowEndParts(file: string, runs: number, flowsOut: string): Promise<StageReport['perFlow']> {
+  const config = loadConfig();
+  // The records in slot format, as the packet thread hands them to a worker.
+  let slots = new SlotViews(new ArrayBuffer(1024 * SLOT_BYTES));
+  let n = 0;
+  const table = new FlowTable(config.flows, (r) => {
+    if (n === slots.slots) {
+      const bigger = new ArrayBuffer(2 * n * SLOT_BYTES);
+      new Uint8Array(bigger).set(slots.u8);
+      slots = new SlotViews(bigger);
+    }
+    slots.writeFlow(n++, r);
+  });
+  table.textAddresses = false;
+  const packet = new DecodedPacket();
+  await openCaptureFiles([file]).run((buf, off, cap, wire, ts, lt) => {
+    packet.tsMicros = ts;
+    if (decode(buf, off, cap, wire, lt, packet) === R_OK) table.add(packet);
+  });
+  table.expireAll('shutdown');
+  if (n === 0) return [];
+  const parts = ['read', ...DETECTOR_MODULES.map((m) => m.id), 'flow log'];
+  const result: StageReport['perFlow'] = [];
+  for (const part of parts) {
+    let best = Infinity;
+    for (let r = 0; r < runs; r++) {
+      const stage = new FlowEndStage({
+        config,
+        flowsDest: part === 'flow log' ? flowsOut : null,
+        detectorIds: part === 'read' || part === 'flow log' ? [] : [part],
+      });
+      const record = new FlowRecord();
+      let nextTick = -Infinity;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) {
+        slots.readFlow(i, record);
+        if (part !== 'read') stage.onFlow(record);
+        if (record.endMicros >= nextTick) {
+          stage.onTick(record.endMicros);
+          nextTick = record.endMicros + 1e6;
+        }
+      }
+      await stage.finish(nextTick);
+      best = Math.min(best, Number(process.hrtime.bigint() - t0) / n);
+    }
+    result.push({ part, nsPerFlow: Math.round(best) });
+  }
+  return result;
 }
 
 export interface MemoryReport {
