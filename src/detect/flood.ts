@@ -140,11 +140,12 @@ class TargetSlots {
     const rec = this.rec;
     const buckets = this.index.buckets;
     const mask = this.index.mask;
-    for (let i = indexHash(dstAddr, portKey) & mask; ; i = (i + 1) & mask) {
-      const e = buckets[i]!;
+    const h = indexHash(dstAddr, portKey);
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const e = buckets[2 * i]!;
       if (e === EMPTY) return -1;
       const r = e * RECORD_WORDS;
-      if (rec[r + I_DST] === dstAddr && rec[r + I_PORT_KEY] === portKey) return e;
+      if (buckets[2 * i + 1] === h && rec[r + I_DST] === dstAddr && rec[r + I_PORT_KEY] === portKey) return e;
     }
   }
 
@@ -188,7 +189,7 @@ class TargetSlots {
       this.v6.delete(s);
       this.v6Index.delete(t.key);
     } else {
-      this.index.remove(s, this.hashOf(s), this.hashOf);
+      this.index.remove(s, this.hashOf(s));
     }
     this.freeSlots.push(s);
   }
@@ -324,7 +325,7 @@ class TargetSlots {
     // The index: a power of two at least twice the slots (at most half full).
     let size = 2;
     while (size < cap * 2) size *= 2;
-    this.index.rehash(size, this.hashOf);
+    this.index.rehash(size);
   }
 
   // Alert-time reads and text.
@@ -343,7 +344,8 @@ class TargetSlots {
 }
 
 function indexHash(dstAddr: number, portKey: number): number {
-  return fmix32(dstAddr ^ Math.imul(portKey + 1, 0x9e3779b1));
+  // As an int32: the index keeps hashes in an Int32Array and compares them.
+  return fmix32(dstAddr ^ Math.imul(portKey + 1, 0x9e3779b1)) | 0;
 }
 
 /** Misra-Gries step over TOP_SLOTS counters: a key matches only a live counter. */

@@ -52,7 +52,6 @@ export class LruTable<K extends number | string, V extends {}> implements Bounde
   private head = NONE;
   /** Most recent. */
   private tail = NONE;
-  private readonly hashOf = (slot: number): number => this.hashes[slot]!;
 
   constructor(
     readonly maxEntries: number,
@@ -91,7 +90,7 @@ export class LruTable<K extends number | string, V extends {}> implements Bounde
     this.keys[slot] = key;
     this.values[slot] = value;
     if (typeof key === 'number') {
-      if ((this.count + 1) * 2 > this.index.buckets.length) this.index.rehash(this.index.buckets.length * 2, this.hashOf);
+      if ((this.count + 1) * 2 > this.index.size) this.index.rehash(this.index.size * 2);
       const h = intHash(key);
       this.hashes[slot] = h;
       this.index.insert(slot, h);
@@ -132,10 +131,11 @@ export class LruTable<K extends number | string, V extends {}> implements Bounde
     const buckets = this.index.buckets;
     const mask = this.index.mask;
     const keys = this.keys;
-    for (let i = intHash(key) & mask; ; i = (i + 1) & mask) {
-      const s = buckets[i]!;
+    const h = intHash(key);
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const s = buckets[2 * i]!;
       if (s === EMPTY) return NONE;
-      if (keys[s] === key) return s;
+      if (buckets[2 * i + 1] === h && keys[s] === key) return s;
     }
   }
 
@@ -167,7 +167,7 @@ export class LruTable<K extends number | string, V extends {}> implements Bounde
 
   private remove(slot: number): void {
     const key = this.keys[slot]!;
-    if (typeof key === 'number') this.index.remove(slot, this.hashes[slot]!, this.hashOf);
+    if (typeof key === 'number') this.index.remove(slot, this.hashes[slot]!);
     else this.textIndex.delete(key as string);
     this.unlink(slot);
     this.keys[slot] = undefined as unknown as K;

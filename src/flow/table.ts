@@ -7,8 +7,9 @@
  * collision check, and one object per flow cost ~255 B of heap against ~170 B for a slot
  * index into typed arrays. So:
  * - a 30-bit hash of the canonical 5-tuple finds the flow's slot in an open-addressing
- *   index (util/probe-index.ts: linear probing over an Int32Array of slots, backward-shift
- *   deletion, load <= 1/2; the probe loop with the tuple compare is `lookup` here).
+ *   index (util/probe-index.ts: linear probing over an Int32Array of (slot, hash) pairs,
+ *   backward-shift deletion, load <= 1/2; the probe loop with the tuple compare is
+ *   `lookup` here).
  *   This is the per-packet path, so it is hand-written: it was an lru-cache (peek per
  *   packet, set and delete per flow), and lru-cache's per-call overhead (options
  *   destructuring, diagnostics-channel checks, stale checks) was ~1.0 s
@@ -24,7 +25,8 @@
  *   table outgrows the cache. Decode plus flow table over the churn bench's 2M packets in
  *   memory (440k flows live at the end): 965-1075 -> 834-930 ms, and emitting the 440k
  *   live flows 177-193 -> 130-142 ms; the mix bench (~10k live flows) is unchanged
- *   (574-690 ms either way). 148.6 bytes per live flow at 1M flows (147.6 before);
+ *   (574-690 ms either way). 148.6 bytes per live flow at 1M flows (147.6 before; 157.0
+ *   since the index keeps each hash beside its slot, util/probe-index.ts);
  * - two live flows with one hash are told apart by the tuple compare in the probe loop;
  * - expiry is not a timer per flow: each timeout class (embryonic TCP, established TCP,
  *   UDP, ICMP, other, closed) keeps an intrusive list ordered by last packet time, so the
@@ -205,7 +207,6 @@ export class FlowTable {
 
   // hash -> slot (util/probe-index.ts: linear probing, backward-shift deletion).
   private readonly index = new ProbeIndex(INITIAL_SLOTS * 2);
-  private readonly hashOf = (slot: number): number => this.i32[slot * R32 + I32_HASH]!;
   private live = 0;
   private readonly side = new Map<number, SideInfo>();
   // (src, dst, proto, IP id) hash -> flow of the first fragment, for later fragments.
@@ -365,9 +366,9 @@ export class FlowTable {
     const buckets = this.index.buckets;
     const mask = this.index.mask;
     for (let i = h & mask; ; i = (i + 1) & mask) {
-      const s = buckets[i]!;
+      const s = buckets[2 * i]!;
       if (s === EMPTY) return NO_SLOT;
-      if (this.i32[s * R32 + I32_HASH] === h && this.sameTuple(s, a, portA, b, portB, proto, p)) return s;
+      if (buckets[2 * i + 1] === h && this.sameTuple(s, a, portA, b, portB, proto, p)) return s;
     }
   }
 
@@ -696,7 +697,7 @@ export class FlowTable {
   /** Index a new flow's slot; count it when another live flow has its 30-bit hash. */
   private indexInsert(slot: number, h: number): void {
     const index = this.index;
-    if ((this.live + 1) * 2 > index.buckets.length) index.rehash(index.buckets.length * 2, this.hashOf);
+    if ((this.live + 1) * 2 > index.size) index.rehash(index.size * 2);
     if (this.hashTaken(h)) {
       this.u8[slot * R8 + U8_BITS] |= B_SHARED_HASH;
       this.counters.hashCollisions++;
@@ -709,7 +710,7 @@ export class FlowTable {
   private hashTaken(h: number): boolean {
     const buckets = this.index.buckets;
     const mask = this.index.mask;
-    for (let i = h & mask; buckets[i] !== EMPTY; i = (i + 1) & mask) if (this.i32[(buckets[i]!) * R32 + I32_HASH] === h) return true;
+    for (let i = h & mask; buckets[2 * i] !== EMPTY; i = (i + 1) & mask) if (buckets[2 * i + 1] === h) return true;
     return false;
   }
 
@@ -722,16 +723,16 @@ export class FlowTable {
       // The first flow of its hash leaves: another with the same hash (if any) takes over.
       const buckets = this.index.buckets;
       const mask = this.index.mask;
-      for (let j = h & mask; buckets[j] !== EMPTY; j = (j + 1) & mask) {
-        const other = buckets[j]!;
-        if (other !== slot && this.i32[other * R32 + I32_HASH] === h && this.u8[other * R8 + U8_BITS]! & B_SHARED_HASH) {
+      for (let j = h & mask; buckets[2 * j] !== EMPTY; j = (j + 1) & mask) {
+        const other = buckets[2 * j]!;
+        if (other !== slot && buckets[2 * j + 1] === h && this.u8[other * R8 + U8_BITS]! & B_SHARED_HASH) {
           this.u8[other * R8 + U8_BITS] &= ~B_SHARED_HASH;
           this.counters.hashCollisions--;
           break;
         }
       }
     }
-    if (!this.index.remove(slot, h, this.hashOf)) throw new Error('flow table: expired slot not in the index (bug)');
+    if (!this.index.remove(slot, h)) throw new Error('flow table: expired slot not in the index (bug)');
     this.live--;
   }
 
