@@ -48,8 +48,11 @@ export const SPLIT_GROUP_A: readonly string[] = ['scan', 'p2p', 'backdoor', 'icm
 export const RING_SLOTS = 65_536;
 /** At most this many flow-end workers (see SPLIT_GROUP_A). */
 const MAX_WORKERS = 2;
-/** Replay starts its workers after this many packets or ring records (see maybeStart). */
+/** Replay: no start before this many packets, so the flows per packet are known (maybeStart). */
+const DECIDE_EARLY_PACKETS = 20_000;
+/** Replay of input of unknown size: start the workers after this many packets. */
 const DECIDE_PACKETS = 200_000;
+/** Workers pay for their start from this many records (see finish); the ring holding them starts them too. */
 const DECIDE_SLOTS = RING_SLOTS / 2;
 /** Wake a sleeping worker after this many flows (see publish). */
 const NOTIFY_EVERY = 256;
@@ -113,13 +116,23 @@ export class FlowOffload {
   }
 
   /**
-   * Replay: start the workers once `packets` reached DECIDE_PACKETS (the caller asks about
-   * once per packet-time second) or when the ring holds DECIDE_SLOTS records; by then the
-   * flows per packet say whether two workers pay (see SPLIT_GROUP_A). Until then records
-   * wait in the ring; a replay that ends first never starts them (finishHere).
+   * Replay (the caller asks about once per packet-time second): start the workers once
+   * DECIDE_EARLY_PACKETS are in and the whole input is expected to make DECIDE_SLOTS
+   * records or more (`expectedFlows`: flows so far scaled by the input's bytes; -1 when
+   * its size is unknown, then at DECIDE_PACKETS), or when the ring holds DECIDE_SLOTS
+   * records; by then the flows per packet say whether two workers pay (SPLIT_GROUP_A).
+   * Until then records wait in the ring; a replay that never gets there runs the
+   * flow-end stage on this thread at the end (finishHere). Starting at 200,000 packets
+   * whatever the size, a 300,000-packet mix capture (218 MB, 9,109 flows) started its
+   * worker two thirds in and then waited ~130 ms for it at the end: 0.368/0.424 s
+   * best/median; with the estimate it never starts one and ends on this thread (~100 ms
+   * for those flows with the code still cold): 0.346/0.357 s (5 alternating runs; the same
+   * build as before otherwise 0.409/0.417). A long replay starts its workers a second of
+   * packet time in (the first tick past DECIDE_EARLY_PACKETS), not at 200,000 packets.
    */
-  maybeStart(packets: number): void {
-    if (packets >= DECIDE_PACKETS) this.spawn();
+  maybeStart(packets: number, expectedFlows: number): void {
+    if (packets < DECIDE_EARLY_PACKETS) return;
+    if (expectedFlows >= 0 ? expectedFlows >= DECIDE_SLOTS : packets >= DECIDE_PACKETS) this.spawn();
   }
 
   /** Start the workers unless they run already; the split is decided here, once. */
@@ -191,8 +204,8 @@ export class FlowOffload {
 
   /**
    * Send the end, wait for the workers to flush detectors and close outputs; their merged
-   * stats. A replay that ends before its workers started (fewer than DECIDE_PACKETS
-   * packets and DECIDE_SLOTS records) runs the flow-end stage on this thread instead:
+   * stats. A replay that ends before its workers started (see maybeStart: fewer than
+   * DECIDE_SLOTS records expected) runs the flow-end stage on this thread instead:
    * starting a worker cost ~0.25 s of module loading (demo replay 0.50 -> 0.32 s when this
    * came in; ~45 ms plus Node's worker start-up since the bundled build), more than the
    * detectors spend on these at most 32,768 records.

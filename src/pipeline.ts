@@ -67,6 +67,8 @@ export class Pipeline {
   /** The flow-end stage on this thread (new Pipeline) or in a worker (Pipeline.open). */
   private readonly stage: FlowEndStage | null;
   private offload: FlowOffload | null = null;
+  /** The input being run (its size lets a replay foresee its flow count: expectedFlows). */
+  private source: PacketSource | null = null;
   private readonly packet = new DecodedPacket();
   private readonly notFlowed = new Float64Array(REASON_COUNT);
   packets = 0;
@@ -114,10 +116,20 @@ export class Pipeline {
 
   /** Flows started per packet so far (records emitted, active cuts included, plus live flows). */
   private flowsPerPacket(): number {
-    if (this.packets === 0) return 0;
+    return this.packets === 0 ? 0 : this.flowsSoFar() / this.packets;
+  }
+
+  private flowsSoFar(): number {
     let emitted = 0;
     for (const reason of END_REASONS) emitted += this.table.counters.flowsByReason[reason];
-    return (emitted + this.table.size) / this.packets;
+    return emitted + this.table.size;
+  }
+
+  /** Flow records the whole input should make at this rate per input byte; -1 if its size is unknown. */
+  private expectedFlows(): number {
+    const p = this.source?.progress();
+    if (!p || p.total <= 0 || p.done <= 0) return -1;
+    return (this.flowsSoFar() * p.total) / p.done;
   }
 
   private tick(nowMicros: number): void {
@@ -125,7 +137,7 @@ export class Pipeline {
       this.stage.onTick(nowMicros);
       return;
     }
-    this.offload!.maybeStart(this.packets); // a no-op once the workers run
+    this.offload!.maybeStart(this.packets, this.expectedFlows()); // a no-op once the workers run
     this.offload!.tick(nowMicros);
   }
 
@@ -150,6 +162,7 @@ export class Pipeline {
 
   /** Run a source to its end (or until stopped) through the pipeline. */
   async run(source: PacketSource): Promise<void> {
+    this.source = source;
     await source.run(this.onPacket);
   }
 
