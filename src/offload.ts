@@ -124,11 +124,11 @@ export class FlowOffload {
    * Until then records wait in the ring; a replay that never gets there runs the
    * flow-end stage on this thread at the end (finishHere). Starting at 200,000 packets
    * whatever the size, a 300,000-packet mix capture (218 MB, 9,109 flows) started its
-   * worker two thirds in and then waited ~130 ms for it at the end: 0.368/0.424 s
-   * best/median; with the estimate it never starts one and ends on this thread (~100 ms
-   * for those flows with the code still cold): 0.346/0.357 s (5 alternating runs; the same
-   * build as before otherwise 0.409/0.417). A long replay starts its workers a second of
-   * packet time in (the first tick past DECIDE_EARLY_PACKETS), not at 200,000 packets.
+   * worker two thirds in and then waited ~130 ms for it at the end; with the estimate it
+   * never starts one and ends on this thread (~100 ms for those flows, the code still
+   * cold): 0.409/0.417 -> 0.346/0.357 s best/median over 5 alternating runs. A long
+   * replay starts its workers a second of packet time in (the first tick past
+   * DECIDE_EARLY_PACKETS), not at 200,000 packets.
    */
   maybeStart(packets: number, expectedFlows: number): void {
     if (packets < DECIDE_EARLY_PACKETS) return;
