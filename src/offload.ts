@@ -48,8 +48,15 @@ export const SPLIT_GROUP_A: readonly string[] = ['scan', 'p2p', 'backdoor', 'icm
 export const RING_SLOTS = 65_536;
 /** At most this many flow-end workers (see SPLIT_GROUP_A). */
 const MAX_WORKERS = 2;
-/** Replay: no start before this many packets, so the flows per packet are known (maybeStart). */
-const DECIDE_EARLY_PACKETS = 20_000;
+/**
+ * Replay: no start before this many packets, so the flows per packet are known
+ * (maybeStart). Early on every session of the capture is new, which overstates the flows
+ * to come: at 20,000 packets a 400,000-packet mix capture (292 MB, 11,715 flows) looked
+ * like 30,000 flows and started a worker it did not need; at 100,000, 0.405/0.427 ->
+ * 0.371/0.386 s best/median (5 alternating runs), the 2M-packet mix bench 0.910/0.941 ->
+ * 0.868/0.893 s (6 runs), churn unchanged.
+ */
+const DECIDE_EARLY_PACKETS = 100_000;
 /** Replay of input of unknown size: start the workers after this many packets. */
 const DECIDE_PACKETS = 200_000;
 /** Workers pay for their start from this many records (see finish); the ring holding them starts them too. */
@@ -127,8 +134,8 @@ export class FlowOffload {
    * worker two thirds in and then waited ~130 ms for it at the end; with the estimate it
    * never starts one and ends on this thread (~100 ms for those flows, the code still
    * cold): 0.409/0.417 -> 0.346/0.357 s best/median over 5 alternating runs. A long
-   * replay starts its workers a second of packet time in (the first tick past
-   * DECIDE_EARLY_PACKETS), not at 200,000 packets.
+   * replay starts its workers at the first tick past DECIDE_EARLY_PACKETS, or when half
+   * the ring is full, whichever comes first.
    */
   maybeStart(packets: number, expectedFlows: number): void {
     if (packets < DECIDE_EARLY_PACKETS) return;
