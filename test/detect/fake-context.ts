@@ -1,11 +1,12 @@
 /**
  * A stand-in DetectorContext for unit tests of single detectors: collects emitted alerts,
- * backs table() with lru-cache, and decides "local" by CIDR. Plus a FlowRecord builder.
+ * backs table() with the runner's own LruTable (evictions counted, the detector's onEvict
+ * called), and decides "local" by CIDR. Plus a FlowRecord builder.
  */
-import { LRUCache } from 'lru-cache';
 import { CidrMatcher } from '../../src/config/cidr.js';
 import { moduleSchema } from '../../src/config/schema.js';
 import { FlowRecord } from '../../src/flow/record.js';
+import { LruTable } from '../../src/detect/lru-table.js';
 import type { AlertInput, BoundedTable, Detector, DetectorContext, DetectorModule } from '../../src/detect/types.js';
 import { parseAddr } from '../../src/util/ip.js';
 
@@ -23,20 +24,11 @@ export function fakeContext(localNetworks: string[] = ['10.0.0.0/8', '192.168.0.
     evictions,
     emit(a) { alerts.push(a); },
     isLocal(ip) { return local.matchText(ip); },
-    table<K extends {}, V extends {}>(name: string, maxEntries: number): BoundedTable<K, V> {
-      const c = new LRUCache<K, V>({
-        max: maxEntries,
-        dispose: (_v, _k, reason) => { if (reason === 'evict') evictions.set(name, (evictions.get(name) ?? 0) + 1); },
-      });
-      return {
-        get: (k) => c.get(k),
-        set: (k, v) => { c.set(k, v); },
-        delete: (k) => { c.delete(k); },
-        has: (k) => c.has(k),
-        get size() { return c.size; },
-        entries: () => c.entries(),
-        clear: () => c.clear(),
-      };
+    table<K extends {}, V extends {}>(name: string, maxEntries: number, onEvict?: (value: V, key: K) => void): BoundedTable<K, V> {
+      return new LruTable<K & (number | string), V>(maxEntries, (v, k) => {
+        evictions.set(name, (evictions.get(name) ?? 0) + 1);
+        onEvict?.(v, k);
+      }) as unknown as BoundedTable<K, V>;
     },
   };
 }
