@@ -1,16 +1,17 @@
 /**
  * Test fixtures for the scan / P2P / flood detectors: a small fake DetectorContext (alerts
- * collected in an array, tables as size-bounded Maps that evict the least recently used
- * entry, "local" = 10.0.0.0/8) and a builder of FlowRecords in the states the flow table
+ * collected in an array, tables the runner's own LruTable, calling the detector's onEvict,
+ * "local" = 10.0.0.0/8) and a builder of FlowRecords in the states the flow table
  * produces.
  */
+import { LruTable } from '../../src/detect/lru-table.js';
 import { FlowRecord, type ConnState } from '../../src/flow/record.js';
 import { parseAddr } from '../../src/util/ip.js';
 import type { AlertInput, BoundedTable, DetectorContext } from '../../src/detect/types.js';
 
 export class FakeContext implements DetectorContext {
   readonly alerts: AlertInput[] = [];
-  readonly tables = new Map<string, MapTable<{}, {}>>();
+  readonly tables = new Map<string, BoundedTable<{}, {}>>();
   constructor(private readonly localPrefix = '10.') {}
   emit(alert: AlertInput): void {
     this.alerts.push(alert);
@@ -18,40 +19,14 @@ export class FakeContext implements DetectorContext {
   isLocal(ip: string): boolean {
     return ip.startsWith(this.localPrefix);
   }
-  table<K extends {}, V extends {}>(name: string, maxEntries: number): BoundedTable<K, V> {
-    const t = new MapTable<K, V>(maxEntries);
-    this.tables.set(name, t as unknown as MapTable<{}, {}>);
+  table<K extends {}, V extends {}>(name: string, maxEntries: number, onEvict?: (value: V, key: K) => void): BoundedTable<K, V> {
+    const t = new LruTable<K & (number | string), V>(maxEntries, onEvict) as unknown as BoundedTable<K, V>;
+    this.tables.set(name, t as unknown as BoundedTable<{}, {}>);
     return t;
   }
   rules(): string[] {
     return this.alerts.map((a) => `${a.ruleId}@${a.sourceIp}`);
   }
-}
-
-class MapTable<K extends {}, V extends {}> implements BoundedTable<K, V> {
-  private readonly map = new Map<K, V>();
-  evictions = 0;
-  constructor(readonly max: number) {}
-  get(key: K): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined) { this.map.delete(key); this.map.set(key, v); }
-    return v;
-  }
-  set(key: K, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    if (this.map.size > this.max) {
-      this.map.delete(this.map.keys().next().value as K);
-      this.evictions++;
-    }
-  }
-  delete(key: K): void { this.map.delete(key); }
-  has(key: K): boolean { return this.map.has(key); }
-  get size(): number { return this.map.size; }
-  *entries(): IterableIterator<[K, V]> {
-    yield* [...this.map.entries()].reverse();
-  }
-  clear(): void { this.map.clear(); }
 }
 
 const PROTO: Record<string, number> = { tcp: 6, udp: 17, icmp: 1 };
