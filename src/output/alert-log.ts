@@ -54,15 +54,15 @@ export function alertRecord(a: AlertInput): Record<string, unknown> {
   return rec;
 }
 
+/** pino is loaded with the first alert log (~25 ms of start-up that runs without one skip). */
+const pinoModule = lazyModule<typeof import('pino')>('pino');
+
 /**
  * Open the alert log. `dest` is a path (parent folders are created) or "-" for stdout.
  * An unwritable path is a UserError (exit code 4) here, before capture starts, rather
  * than an 'error' event from the asynchronous stream later. An existing file is replaced
  * unless `append` is set (the live sensor appends).
  */
-/** pino is loaded with the first alert log (~25 ms of start-up that runs without one skip). */
-const pinoModule = lazyModule<typeof import('pino')>('pino');
-
 export function openAlertLog(dest: string, options: { append?: boolean } = {}): AlertLog {
   const { pino } = pinoModule();
   const toStdout = dest === '-';
