@@ -351,14 +351,13 @@ export class FlowTable {
     }
     const s = this.u32;
     const o = slot * R32 + U32_SRC;
-    const d = s;
     const od = slot * R32 + U32_DST;
     if (this.u16[slot * R16 + U16_PORT_SRC] === portA && this.u16[slot * R16 + U16_PORT_DST] === portB &&
       s[o] === a[0] && s[o + 1] === a[1] && s[o + 2] === a[2] && s[o + 3] === a[3] &&
-      d[od] === b[0] && d[od + 1] === b[1] && d[od + 2] === b[2] && d[od + 3] === b[3]) return true;
+      s[od] === b[0] && s[od + 1] === b[1] && s[od + 2] === b[2] && s[od + 3] === b[3]) return true;
     return this.u16[slot * R16 + U16_PORT_SRC] === portB && this.u16[slot * R16 + U16_PORT_DST] === portA &&
       s[o] === b[0] && s[o + 1] === b[1] && s[o + 2] === b[2] && s[o + 3] === b[3] &&
-      d[od] === a[0] && d[od + 1] === a[1] && d[od + 2] === a[2] && d[od + 3] === a[3];
+      s[od] === a[0] && s[od + 1] === a[1] && s[od + 2] === a[2] && s[od + 3] === a[3];
   }
 
   /** Find the flow of a tuple: probe from the hash's bucket to the first empty one. */
