@@ -99,7 +99,7 @@ export class ReadAhead {
     while (Atomics.load(ctrl, C_STATE + k) !== FULL) {
       if (Atomics.load(ctrl, C_EOF) === 1 && Atomics.load(ctrl, C_STATE + k) !== FULL) {
         const errno = Atomics.load(ctrl, C_ERRNO);
-        if (errno !== 0) throw Object.assign(new Error(`read failed (errno ${errno})`), { errno: -errno });
+        if (errno !== 0) throw readFailed(-errno);
         return this.chunks[k]!.subarray(0, 0);
       }
       Atomics.wait(ctrl, C_STATE + k, FREE, 100);
@@ -116,7 +116,7 @@ export class ReadAhead {
       got = readChunk(this.fd, this.chunks[k]!, this.start + seq * this.chunkBytes);
     } catch (e) {
       const errno = (e as NodeJS.ErrnoException).errno;
-      throw Object.assign(new Error(`read failed (errno ${errno})`), { errno: typeof errno === 'number' ? errno : -1 });
+      throw readFailed(typeof errno === 'number' ? errno : -1);
     }
     Atomics.store(this.ctrl, C_LEN + k, got);
     Atomics.store(this.ctrl, C_STATE + k, FULL);
@@ -126,6 +126,14 @@ export class ReadAhead {
     fs.closeSync(this.fd);
     void this.worker.terminate();
   }
+}
+
+/**
+ * What take() throws when a read fails, on either thread: `errno` as Node gives it
+ * (negative; the reader thread stores it negated in C_ERRNO).
+ */
+function readFailed(errno: number): Error {
+  return Object.assign(new Error(`read failed (errno ${errno})`), { errno });
 }
 
 /** Fill `buf` from `position` (fewer bytes only at the end of the file); the byte count. */
