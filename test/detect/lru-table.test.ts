@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { LRUCache } from 'lru-cache';
 import { describe, expect, it } from 'vitest';
-import { LruTable } from '../../src/detect/lru-table.js';
+import { LruTable, intHash } from '../../src/detect/lru-table.js';
 
 // lru-cache is the reference: LruTable replaced it behind ctx.table() and must keep its
 // behaviour (get/set make an entry the most recent, has does not, a full table evicts
@@ -57,6 +57,26 @@ describe('LruTable against lru-cache', () => {
       fc.property(fc.integer({ min: 1, max: 12 }), fc.array(opArb, { maxLength: 300 }), (max, ops) => run(max, ops)),
       { numRuns: 400 },
     );
+  });
+
+  it('int keys whose hashes differ only in the top bits, and numbers that are not int32, stay distinct', () => {
+    // find() trusts the hash alone for int32 keys, which holds only while intHash is a
+    // bijection. Invert it to get keys whose hashes differ in bit 30 or 31 alone.
+    const C = 0x45d9f3b;
+    let inv = C;
+    for (let i = 0; i < 5; i++) inv = Math.imul(inv, 2 - Math.imul(C, inv)); // C^-1 mod 2^32
+    const unshift = (h: number) => h ^ (h >>> 16);
+    const unhash = (h: number) => unshift(Math.imul(unshift(Math.imul(unshift(h), inv)), inv)) | 0;
+    for (const k of [5, -7, 0x12345678]) expect(unhash(intHash(k))).toBe(k);
+    const keys: (number | string)[] = [-1, 4294967295, 1.5, '5'];
+    for (const k of [5, 123456, -99]) keys.push(k, unhash(intHash(k) ^ 0x40000000), unhash(intHash(k) ^ 0x80000000));
+    const t = new LruTable<number | string, number>(100);
+    keys.forEach((k, i) => t.set(k, i));
+    expect(t.size).toBe(keys.length);
+    keys.forEach((k, i) => expect(t.get(k)).toBe(i));
+    t.delete(4294967295);
+    expect(t.get(-1)).toBe(0);
+    expect(t.has(4294967295)).toBe(false);
   });
 
   it('the same across growth (4,096 slots, then four-fold) and evictions at maxEntries', () => {
