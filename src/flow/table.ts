@@ -218,6 +218,10 @@ export class FlowTable {
   // views of one buffer, grown by doubling up to maxFlows.
   private capacity = 0;
   private freeTop = 0;
+  /** The flow of the last packet add() counted; NO_SLOT once that flow ends. */
+  private lastSlot = NO_SLOT;
+  /** Its packet's ports, (source << 16) | destination: most other packets fail this test alone. */
+  private lastPorts = -1;
   private free = new Int32Array(0);
   private serialCounter = 0;
   private f64 = new Float64Array(0);
@@ -270,8 +274,20 @@ export class FlowTable {
     if (p.fragment === FRAG_LATER) return this.addLaterFragment(p, now);
     if (p.icmpError && this.addIcmpError(p, now)) return R_OK;
 
-    const h = this.tupleHash(p.src, p.srcPort, p.dst, p.dstPort, p.proto, p);
-    let slot = this.lookup(h, p.src, p.srcPort, p.dst, p.dstPort, p.proto, p);
+    // The flow of the packet before, checked against its record (hot in cache) before any
+    // hashing: in real captures most packets follow one of their own flow (a burst of
+    // segments, its ACKs).
+    let slot = this.lastSlot;
+    let h: number;
+    const ports = (p.srcPort << 16) | p.dstPort;
+    const portsReversed = (p.dstPort << 16) | p.srcPort;
+    if (slot !== NO_SLOT && (ports === this.lastPorts || portsReversed === this.lastPorts) &&
+      this.sameTuple(slot, p.src, p.srcPort, p.dst, p.dstPort, p.proto, p)) {
+      h = this.i32[slot * R32 + I32_HASH]!;
+    } else {
+      h = this.tupleHash(p.src, p.srcPort, p.dst, p.dstPort, p.proto, p);
+      slot = this.lookup(h, p.src, p.srcPort, p.dst, p.dstPort, p.proto, p);
+    }
     let toServer: boolean;
     if (slot === NO_SLOT) {
       slot = this.create(h, p, now);
@@ -290,6 +306,8 @@ export class FlowTable {
     if (p.fragment === FRAG_FIRST) this.rememberFragment(p, slot);
     if (p.icmpError) this.rememberQuoted(slot, p);
     this.count(slot, p, toServer, now);
+    this.lastSlot = slot;
+    this.lastPorts = ports;
     return R_OK;
   }
 
@@ -520,6 +538,7 @@ export class FlowTable {
 
   /** Emit a flow and free its slot. */
   private expire(slot: number, reason: EndReason): void {
+    if (slot === this.lastSlot) this.lastSlot = NO_SLOT;
     this.emit(slot, reason);
     this.listRemove(slot);
     this.indexRemove(slot);

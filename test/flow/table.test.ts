@@ -183,6 +183,19 @@ describe('expiry reasons on packet time', () => {
     expect(table.counters.flowsByReason.capacity).toBe(1);
   });
 
+  it('a packet of the flow of the packet before, after that flow ended, starts a new record', () => {
+    // add() tries the last packet's flow before hashing; a flow that ended (idle sweep,
+    // capacity eviction) must not take the next packet of its tuple into a freed slot.
+    const q = (t: number, sport = 5353): Pkt => ({ t, src: C, sport, dst: SV, dport: 53, proto: PROTO_UDP });
+    const idle = run([q(0), q(70)]).flows;
+    expect(idle.map((f) => [f.pktsToServer, f.endReason])).toEqual([[1, 'idle'], [1, 'shutdown']]);
+    const evicted = run([q(0), q(1, 4000), q(2)], { maxFlows: 1 }).flows;
+    expect(evicted.map((f) => [f.srcPort, f.pktsToServer, f.endReason])).toEqual([[5353, 1, 'capacity'], [4000, 1, 'capacity'], [5353, 1, 'shutdown']]);
+    // Both directions of a burst stay one record.
+    const burst = run([tcp(0, true, S), tcp(0.1, false, S | A), tcp(0.2, true, A), tcp(0.3, false, A), tcp(0.4, false, A)]).flows;
+    expect(burst.map((f) => [f.pktsToServer, f.pktsToClient])).toEqual([[2, 3]]);
+  });
+
   it('capacity: LRU order survives the index growing past its first size', () => {
     const pk: Pkt[] = [];
     const keep: Pkt = { t: 0, src: C, sport: 1, dst: SV, dport: 53, proto: PROTO_UDP };
