@@ -8,6 +8,7 @@ import { KIND_END, KIND_FLOW, KIND_FLUSH, KIND_REOPEN, SlotViews } from './flow/
 import { CTRL_DEAD, CTRL_WRITE, ctrlRead, ctrlWaiting, deliverSlot, type WorkerData, type WorkerMessage } from './offload.js';
 import type { AlertInput } from './detect/types.js';
 import { isUserError } from './util/errors.js';
+import { FLOW_END_NICE, lowerThreadPriority } from './util/thread-priority.js';
 
 /** Give the event loop a turn after this many slots (alert-log writes, IPFIX sends, messages). */
 const YIELD_EVERY = 16_384;
@@ -16,6 +17,9 @@ const YIELD_EVERY = 16_384;
 const waitAsync = (Atomics as unknown as {
   waitAsync(a: Int32Array, index: number, value: number): { async: boolean; value: Promise<string> | string };
 }).waitAsync;
+
+// The packet thread comes first when the cores are busy (util/thread-priority.ts).
+lowerThreadPriority(FLOW_END_NICE);
 
 const port = parentPort!;
 const data = workerData as WorkerData;
