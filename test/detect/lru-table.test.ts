@@ -79,7 +79,7 @@ describe('LruTable against lru-cache', () => {
     expect(t.has(4294967295)).toBe(false);
   });
 
-  it('the same across growth (4,096 slots, then four-fold) and evictions at maxEntries', () => {
+  it('the same across growth (256 slots, then four-fold) and evictions at maxEntries', () => {
     const ops: Op[] = [];
     let seed = 7;
     const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) | 0) >>> 8) % n;
