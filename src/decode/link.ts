@@ -23,9 +23,9 @@ export const LINKTYPE_LINUX_SLL2 = 276;
 
 const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_IPV6 = 0x86dd;
-const ETHERTYPE_VLAN = 0x8100; // IEEE 802.1Q C-tag
-const ETHERTYPE_QINQ = 0x88a8; // IEEE 802.1ad S-tag
-const ETHERTYPE_QINQ_OLD = 0x9100; // pre-standard QinQ, still sent by some switches
+export const ETHERTYPE_VLAN = 0x8100; // IEEE 802.1Q C-tag
+export const ETHERTYPE_QINQ = 0x88a8; // IEEE 802.1ad S-tag
+export const ETHERTYPE_QINQ_OLD = 0x9100; // pre-standard QinQ, still sent by some switches
 const ETHERTYPE_MPLS = 0x8847;
 const ETHERTYPE_MPLS_MC = 0x8848;
 const ETHERTYPE_PPPOE_SESSION = 0x8864;

@@ -26,16 +26,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PcapWriter } from './pcap-writer.js';
+import { ETHERTYPE_QINQ, ETHERTYPE_QINQ_OLD, ETHERTYPE_VLAN } from '../decode/link.js';
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, PcapWriter } from './pcap-writer.js';
 
 /** Streams played at once: bursts stay together, and several copies' flows are live at once. */
 export const STREAMS = 8;
 /** Longest gap kept between two packets of a stream. */
 export const MAX_GAP_MICROS = 1_000_000;
-const ETHERTYPE_VLAN = 0x8100;
-const ETHERTYPE_QINQ = 0x88a8;
-const ETHERTYPE_IPV4 = 0x0800;
-const ETHERTYPE_IPV6 = 0x86dd;
 export const REAL_GENERATOR_VERSION = 1;
 
 interface Input {
@@ -90,7 +87,7 @@ function ipHeader(b: Buffer, off: number, len: number): { at: number; version: n
   for (;;) {
     if (p + 2 > off + len) return null;
     const type = b.readUInt16BE(p);
-    if (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ) { p += 4; continue; }
+    if (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ || type === ETHERTYPE_QINQ_OLD) { p += 4; continue; }
     if (type === ETHERTYPE_IPV4 && p + 2 + 20 <= off + len) return { at: p + 2, version: 4 };
     if (type === ETHERTYPE_IPV6 && p + 2 + 40 <= off + len) return { at: p + 2, version: 6 };
     return null;
