@@ -6,6 +6,7 @@ import type { PcapFormat } from './format.js';
 import { PCAP_HEADER_BYTES } from './format.js';
 import type { RecordParser } from './parser.js';
 import type { PacketHandler } from './source.js';
+import { u32be, u32le } from './bytes.js';
 
 /**
  * libpcap's MAXIMUM_SNAPLEN (pcap-int.h): no sane record is bigger. A larger caplen means the
@@ -106,12 +107,4 @@ export class PcapParser implements RecordParser {
   summary(): string | null {
     return null;
   }
-}
-
-function u32le(b: Buffer, i: number): number {
-  return (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16)) + b[i + 3]! * 0x1000000;
-}
-
-function u32be(b: Buffer, i: number): number {
-  return b[i]! * 0x1000000 + ((b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!);
 }

@@ -11,6 +11,7 @@ import { PCAPNG_BYTE_ORDER_MAGIC, PCAPNG_MIN_SHB_BYTES, PCAPNG_SHB_TYPE } from '
 import type { PcapngFormat } from './format.js';
 import type { RecordParser } from './parser.js';
 import type { PacketHandler } from './source.js';
+import { i32be, i32le, u16be, u16le, u32be, u32le } from './bytes.js';
 
 const BT_IDB = 0x00000001;
 const BT_PB = 0x00000002; // obsolete Packet Block
@@ -75,16 +76,17 @@ export class PcapngParser implements RecordParser {
     this.le = fmt.littleEndian;
   }
 
+  // Every read below is inside a block whose length was checked against the bytes at hand.
   private u32(buf: Buffer, at: number): number {
-    return this.le ? buf.readUInt32LE(at) : buf.readUInt32BE(at);
+    return this.le ? u32le(buf, at) : u32be(buf, at);
   }
 
   private i32(buf: Buffer, at: number): number {
-    return this.le ? buf.readInt32LE(at) : buf.readInt32BE(at);
+    return this.le ? i32le(buf, at) : i32be(buf, at);
   }
 
   private u16(buf: Buffer, at: number): number {
-    return this.le ? buf.readUInt16LE(at) : buf.readUInt16BE(at);
+    return this.le ? u16le(buf, at) : u16be(buf, at);
   }
 
   private stop(message: string): void {
@@ -107,9 +109,9 @@ export class PcapngParser implements RecordParser {
       if (type === PCAPNG_SHB_TYPE) {
         // The SHB type reads the same in both orders; its byte-order magic sets the order
         // of everything up to the next SHB.
-        const bom = buf.readUInt32BE(pos + 8);
+        const bom = u32be(buf, pos + 8);
         if (bom === PCAPNG_BYTE_ORDER_MAGIC) this.le = false;
-        else if (buf.readUInt32LE(pos + 8) === PCAPNG_BYTE_ORDER_MAGIC) this.le = true;
+        else if (u32le(buf, pos + 8) === PCAPNG_BYTE_ORDER_MAGIC) this.le = true;
         else {
           this.stop(`section header at byte ${base + pos} has byte-order magic ${bom.toString(16)}`);
           return pos;
