@@ -179,10 +179,7 @@ function tools(): Tool[] {
       binary: 'softflowd',
       args: (file) => ['-d', '-r', file, '-m', SOFTFLOWD_MAX_FLOWS],
       counts: 'IPv4 packets only: without -6 it leaves out IPv6, VLAN-tagged and non-IP frames',
-      packetsFrom: (stdout, stderr) => {
-        const m = /Packets processed:\s*(\d+)/.exec(stdout + stderr);
-        return m ? Number(m[1]) : undefined;
-      },
+      packetsFrom: softflowdPackets,
     },
     {
       name: 'softflowd -6',
@@ -190,13 +187,16 @@ function tools(): Tool[] {
       binary: 'softflowd',
       args: (file) => ['-6', '-d', '-r', file, '-m', SOFTFLOWD_MAX_FLOWS],
       counts: 'IP packets only: VLAN-tagged and non-IP frames are left out',
-      packetsFrom: (stdout, stderr) => {
-        const m = /Packets processed:\s*(\d+)/.exec(stdout + stderr);
-        return m ? Number(m[1]) : undefined;
-      },
+      packetsFrom: softflowdPackets,
     },
     { name: 'argus', debian: 'argus-server', binary: 'argus', args: (file) => ['-r', file, '-w', '/dev/null'] },
   ];
+}
+
+/** softflowd's "Packets processed" line at the end of a run. */
+function softflowdPackets(stdout: string, stderr: string): number | undefined {
+  const m = /Packets processed:\s*(\d+)/.exec(stdout + stderr);
+  return m ? Number(m[1]) : undefined;
 }
 
 interface RunResult {

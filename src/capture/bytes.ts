@@ -7,26 +7,17 @@
  * Callers read only inside bytes they have checked are there: past the end `b[i]` is
  * undefined and the result NaN, never an exception.
  */
+// Big-endian: the decoder's network-order readers (the same values).
+export { i32 as i32be, u16 as u16be, u32 as u32be } from '../decode/bytes.js';
+
 export function u32le(b: Buffer, i: number): number {
   return (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16)) + b[i + 3]! * 0x1000000;
-}
-
-export function u32be(b: Buffer, i: number): number {
-  return b[i]! * 0x1000000 + ((b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!);
 }
 
 export function i32le(b: Buffer, i: number): number {
   return b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
 }
 
-export function i32be(b: Buffer, i: number): number {
-  return (b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!;
-}
-
 export function u16le(b: Buffer, i: number): number {
   return b[i]! | (b[i + 1]! << 8);
-}
-
-export function u16be(b: Buffer, i: number): number {
-  return (b[i]! << 8) | b[i + 1]!;
 }
