@@ -14,9 +14,9 @@
  *   softflowd -6  the same with -6: without it softflowd tracks IPv4 only (SPEC §7's
  *              command), and a quarter of the real capture's packets are IPv6
  *   argus      argus -r FILE -w /dev/null
- * Each is run `--runs` times (default 3) round-robin after one warm-up read of the file
- * (so every tool sees it in the page cache), and the best wall time is kept with that
- * run's peak RSS. Wall time is taken here with hrtime around the child; peak RSS comes from
+ * Each is run `--runs` times (default 3) round-robin, each run right after a read of the
+ * whole file (warmPageCache: so every tool finds it in the page cache), and the best wall
+ * time is kept with that run's peak RSS. Wall time is taken here with hrtime around the child; peak RSS comes from
  * GNU time's %M (Debian package `time`) or, without it, from polling VmHWM in
  * /proc/PID/status every 20 ms. Then bytes per live flow from dist/bench/flow-memory.js.
  *
@@ -265,6 +265,26 @@ function firstLine(s: string): string {
   );
 }
 
+/**
+ * Read the whole file (into one reused buffer, discarded) so the next tool finds it in the
+ * page cache. Once per capture was not enough on the session 6 VM: a DAMON pageout scheme
+ * (/sys/kernel/mm/damon/admin/kdamonds/0: action pageout, min age 12 intervals) reclaims
+ * file pages that were not touched for a few seconds. `fincore` showed ~50 MB of the
+ * 1.46 GB mix capture paged out 30 s after a read and all of it after ~40 min, so a
+ * tool run late in a round read part of its file from disk.
+ */
+function warmPageCache(file: string): void {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(8 << 20);
+    while (fs.readSync(fd, buf, 0, buf.length, null) > 0) {
+      // discard
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 async function measureCapture(
   name: string,
   cap: { file: string; packets: number; flows: number; bytes: number },
@@ -290,9 +310,6 @@ async function measureCapture(
     results.set(tool.name, { tool: tool.name, available: true, allWallSeconds: [] });
   }
 
-  // Warm-up: one bare read puts the file in the page cache for everyone.
-  await runOnce(process.execPath, [path.join(DIST, 'bench', 'bare-read.js'), cap.file], false);
-
   const best = new Map<string, RunResult>();
   for (let r = 0; r < opts.runs; r++) {
     for (const { tool, binary } of runnable) {
@@ -300,6 +317,7 @@ async function measureCapture(
       if (!m.available) continue;
       const statsFile = path.join(OUT, 'stats.json');
       if (tool.name === 'tapaudit') fs.rmSync(statsFile, { force: true });
+      warmPageCache(cap.file);
       const res = await runOnce(binary, tool.args(cap.file), haveGnuTime);
       if (res.code !== 0) {
         const why = firstLine(res.stderr) || firstLine(res.stdout) || `exit code ${res.code}`;
