@@ -7,7 +7,9 @@
 # veth pair tl0 <-> tl1, tcpreplay sends the capture out of tl0, tapaudit captures on tl1.
 # No frame leaves the namespace. Prints one line: packets sent (tcpreplay), frames the
 # kernel counted on tl1, packets tapaudit saw, lost, and tcpreplay's rate.
-# PPS=N replays at N packets/s instead of --topspeed; MTU=N sets the veth MTU (default 9000).
+# PPS=N replays at N packets/s instead of --topspeed; MTU=N sets the veth MTU (default 1500,
+# a mirror port's; 9000 for captures with bigger frames, at the cost of a ring holding 6x
+# fewer frames: native-notes/README.md §6).
 # Generate a capture with: node dist/gen/bench-captures.js /tmp/lossm --packets 300000
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,11 +29,16 @@ ip netns add "$NS"
 ip -n "$NS" link add tl0 type veth peer name tl1
 ip -n "$NS" link set tl0 up
 ip -n "$NS" link set tl1 up
-# Frames up to 9000 bytes (generated captures may hold frames above 1500).
-ip -n "$NS" link set tl0 mtu ${MTU:-9000}
-ip -n "$NS" link set tl1 mtu ${MTU:-9000}
-# A mirror port's settings (native-notes/README.md): no GRO, so the capture sees wire frames.
-if command -v ethtool >/dev/null; then ip netns exec "$NS" ethtool -K tl1 gro off >/dev/null 2>&1 || true; fi
+ip -n "$NS" link set tl0 mtu ${MTU:-1500}
+ip -n "$NS" link set tl1 mtu ${MTU:-1500}
+# A mirror port's settings (native-notes/README.md §4): no receive offloads, so the capture
+# sees wire frames, and libpcap then sizes each ring frame by the MTU rather than by cap's
+# fixed snaplen of 65,535 (with any of them on, a 1 GB ring holds only ~16k frames).
+if command -v ethtool >/dev/null; then
+  ip netns exec "$NS" ethtool -K tl1 gro off gso off tso off lro off >/dev/null 2>&1 || true
+else
+  echo "measure-loss.sh: ethtool not installed (apt-get install ethtool): offloads stay on, the ring holds far fewer frames" >&2
+fi
 
 ip netns exec "$NS" node dist/bin/tapaudit.js live -i tl1 --stats-interval 3600 --flows /dev/null "$@" 2>"$OUT/err" &
 PID=$!
