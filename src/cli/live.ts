@@ -11,7 +11,7 @@
  *   windows close while the link is quiet;
  * - every statsIntervalSeconds: a JSON stats line on stderr and a flush of both logs.
  */
-import { DEFAULT_BUFFER_BYTES, LiveSource } from '../capture/live.js';
+import { DEFAULT_BUFFER_BYTES, LiveSource, mtuWarning } from '../capture/live.js';
 import { openConfig } from '../config/open.js';
 import type { FlowsFormat } from '../output/flow-format.js';
 import type { MetricsServer } from '../output/metrics.js';
@@ -166,6 +166,8 @@ export async function liveCommand(argv: string[]): Promise<number> {
     pipeline.flushOutputs().catch(fail);
   }, statsInterval * 1000);
 
+  const mtu = mtuWarning(iface);
+  if (mtu) say(`warning: ${mtu}`);
   const filter = values.bpf ? `, filter "${values.bpf}"` : '';
   // Tests and operators wait for this line: from here on every packet is counted.
   process.stderr.write(`tapaudit: listening on ${iface} (${source.linktypeName}, linktype ${source.linktype}${filter})` +
