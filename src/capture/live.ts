@@ -17,7 +17,6 @@
  * `cap` is loaded lazily with createRequire inside a try, so a missing libpcap or a failed
  * native build only breaks `live` and `interfaces`; every other command never loads it.
  */
-import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import {
@@ -27,6 +26,7 @@ import {
   LINKTYPE_RAW,
 } from '../decode/link.js';
 import { UserError } from '../util/errors.js';
+import { SYS_CLASS_NET, trySysfsNumber } from '../util/sysfs.js';
 import type { PacketHandler, PacketSource, SourceWarning } from './source.js';
 
 /** The parts of cap's API that tapaudit uses (cap ships no types). */
@@ -167,30 +167,22 @@ export const DEFAULT_BUFFER_BYTES = 64 * 1024 * 1024;
 
 /** Bytes a ring slot takes besides the frame: tpacket2_hdr and sockaddr_ll, a VLAN tag, alignment (about). */
 const SLOT_OVERHEAD_BYTES = 80;
-/** A sysfs file's text, trimmed; null when it cannot be read. */
-function readText(file: string): string | null {
-  try {
-    return fs.readFileSync(file, 'utf8').trim();
-  } catch {
-    return null;
-  }
-}
-
-/** /sys/class/net/IF/type of the loopback interface (linux/if_arp.h). */
-const ARPHRD_LOOPBACK = '772';
 /** The MTU of an Ethernet mirror port, which the ring's slots are best sized for. */
 const WIRE_MTU = 1500;
+/** /sys/class/net/IF/type of the loopback interface (ARPHRD_LOOPBACK, linux/if_arp.h). */
+const ARPHRD_LOOPBACK = 772;
 
 /**
  * A warning when `iface`'s MTU is above 1500: libpcap's ring then holds that many times
- * fewer frames (see DEFAULT_BUFFER_BYTES). On a 2-vCPU test VM (2026-12-06) a 300k-packet burst lost
- * 17.2 % at MTU 9000 and nothing at 1500, the ring and the offloads the same
- * (native-notes/README.md §6). Null when the MTU is 1500 or less or cannot be read.
+ * fewer frames (see DEFAULT_BUFFER_BYTES). On a 2-vCPU test VM (2026-12-06) a 300k-packet
+ * burst lost 17.2 % at MTU 9000 and nothing at 1500, the ring and the offloads the same
+ * (native-notes/README.md §6). Null when the MTU is 1500 or less or cannot be read, and
+ * for loopback (its 65,536 is for tests, not a port).
  */
-export function mtuWarning(iface: string, sysRoot = '/sys/class/net'): string | null {
-  const mtu = Number(readText(`${sysRoot}/${iface}/mtu`) ?? NaN);
-  if (!Number.isInteger(mtu) || mtu <= WIRE_MTU) return null;
-  if (readText(`${sysRoot}/${iface}/type`) === ARPHRD_LOOPBACK) return null; // lo's 65,536 is for tests, not a port
+export function mtuWarning(iface: string, sysRoot = SYS_CLASS_NET): string | null {
+  const mtu = trySysfsNumber(`${sysRoot}/${iface}/mtu`);
+  if (mtu === null || !Number.isInteger(mtu) || mtu <= WIRE_MTU) return null;
+  if (trySysfsNumber(`${sysRoot}/${iface}/type`) === ARPHRD_LOOPBACK) return null;
   const times = (mtu + SLOT_OVERHEAD_BYTES) / (WIRE_MTU + SLOT_OVERHEAD_BYTES);
   return `${iface} has MTU ${mtu}: libpcap's ring keeps one slot of that size per frame, so it holds ` +
     `${times.toFixed(1)}x fewer frames than at MTU ${WIRE_MTU}; give a capture port the wire's MTU ` +

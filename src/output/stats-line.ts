@@ -22,8 +22,8 @@
  *   packets in flight (the cumulative figure evens that out).
  * The counters are read once per interval, never per packet.
  */
-import fs from 'node:fs';
 import type { RunStats } from '../pipeline.js';
+import { readSysfsNumber, SYS_CLASS_NET } from '../util/sysfs.js';
 
 export interface KernelCounters {
   rxPackets: number;
@@ -32,23 +32,17 @@ export interface KernelCounters {
 }
 
 /** Read the interface's kernel counters; null when it has none ('any', nflog, ...). */
-export function readKernelCounters(iface: string, sysRoot = '/sys/class/net'): KernelCounters | null {
+export function readKernelCounters(iface: string, sysRoot = SYS_CLASS_NET): KernelCounters | null {
   const dir = `${sysRoot}/${iface}/statistics`;
   try {
     return {
-      rxPackets: readCounter(`${dir}/rx_packets`),
-      rxDropped: readCounter(`${dir}/rx_dropped`),
-      rxMissed: readCounter(`${dir}/rx_missed_errors`),
+      rxPackets: readSysfsNumber(`${dir}/rx_packets`),
+      rxDropped: readSysfsNumber(`${dir}/rx_dropped`),
+      rxMissed: readSysfsNumber(`${dir}/rx_missed_errors`),
     };
   } catch {
     return null;
   }
-}
-
-function readCounter(file: string): number {
-  const n = Number(fs.readFileSync(file, 'latin1').trim());
-  if (!Number.isFinite(n)) throw new Error(`${file}: not a number`);
-  return n;
 }
 
 export interface LossEstimate {
