@@ -33,7 +33,7 @@ ip -n "$NS" link set tl0 mtu ${MTU:-1500}
 ip -n "$NS" link set tl1 mtu ${MTU:-1500}
 # A mirror port's settings (native-notes/README.md §4): no receive offloads, so the capture
 # sees wire frames, and libpcap then sizes each ring frame by the MTU rather than by cap's
-# fixed snaplen of 65,535 (with any of them on, a 1 GB ring holds only ~16k frames).
+# fixed snaplen of 65,535 (with any of them on, a 1 GB ring holds only ~32k frames).
 if command -v ethtool >/dev/null; then
   ip netns exec "$NS" ethtool -K tl1 gro off gso off tso off lro off >/dev/null 2>&1 || true
 else

@@ -16,9 +16,10 @@
  *   argus      argus -r FILE -w /dev/null
  * Each is run `--runs` times (default 3) round-robin, each run right after a read of the
  * whole file (warmPageCache: so every tool finds it in the page cache), and the best wall
- * time is kept with that run's peak RSS. Wall time is taken here with hrtime around the child; peak RSS comes from
- * GNU time's %M (Debian package `time`) or, without it, from polling VmHWM in
- * /proc/PID/status every 20 ms. Then bytes per live flow from dist/bench/flow-memory.js.
+ * time is kept with that run's peak RSS. Wall time is taken here with hrtime around the
+ * child; peak RSS comes from GNU time's %M (Debian package `time`) or, without it, from
+ * polling VmHWM in /proc/PID/status every 20 ms. Then bytes per live flow from
+ * dist/bench/flow-memory.js.
  *
  * Flags: --smoke (50,000 packets, one run each, 100,000 flows for the memory figure: seconds,
  * for CI), --packets N, --runs N.
@@ -267,7 +268,7 @@ function firstLine(s: string): string {
 
 /**
  * Read the whole file (into one reused buffer, discarded) so the next tool finds it in the
- * page cache. Once per capture was not enough on the session 6 VM: a DAMON pageout scheme
+ * page cache. Once per capture was not enough on the 2026-12-06 bench VM: a DAMON pageout scheme
  * (/sys/kernel/mm/damon/admin/kdamonds/0: action pageout, min age 12 intervals) reclaims
  * file pages that were not touched for a few seconds. `fincore` showed ~50 MB of the
  * 1.46 GB mix capture paged out 30 s after a read and all of it after ~40 min, so a
