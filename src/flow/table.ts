@@ -19,7 +19,7 @@
  *   is the oldest of their heads. lru-cache keeps the fragment table, which is not per
  *   packet (the detector tables have their own, detect/lru-table.ts);
  * - a flow is one 136-byte record in a buffer indexed by slot, read through typed-array
- *   views (layout below), grown by doubling up to `maxFlows`, so a flow costs no JS
+ *   views (layout below), reserved for `maxFlows` at start, so a flow costs no JS
  *   object at all. It was one typed array per field (struct of arrays): a packet then
  *   touched some twenty arrays and a flow's end read thirty, each a cache miss once the
  *   table outgrows the cache. Decode plus flow table over the churn bench's 2M packets in
@@ -171,7 +171,21 @@ interface FragEntry {
   serial: number;
 }
 
+/** Index buckets at start (doubled as flows arrive; at most half full). */
 const INITIAL_SLOTS = 1 << 14;
+/**
+ * Slot records reserved at start, at most (maxFlows + 1 up to this; beyond it the buffer
+ * grows by doubling). A reservation is address space only: the kernel backs a page when a
+ * slot on it is first written, and slots are handed out lowest first, so a small capture
+ * touches a few pages of it. Reserving the whole table (136 MB at the default 1M flows)
+ * replaced growth by doubling, which made every generation's pages anew and copied the
+ * old records over: on the churn bench (524,288 slots at the end) 17,000 extra page
+ * faults and 71 MB of copying, ~0.3 s of the packet thread on the session 7 VM, where a
+ * first touch of a 4 KiB page costs ~11 us (142 MB touched in 390 ms; see
+ * bench/RESULTS.md, "Page faults"). 2^23 slots (1.1 GB of address space) keeps a huge
+ * --max-flows from reserving more than a 64-bit process can map without care.
+ */
+const RESERVED_SLOTS_MAX = 1 << 23;
 const NO_SLOT = -1;
 
 export interface FlowTableCounters {
@@ -215,8 +229,11 @@ export class FlowTable {
   private frags: LRUCache<number, FragEntry> | null = null;
 
   // Slot storage: one record of REC_BYTES per slot (layout above), read through five
-  // views of one buffer, grown by doubling up to maxFlows.
+  // views of one buffer reserved at start (RESERVED_SLOTS_MAX).
   private capacity = 0;
+  /** Slots below this have been handed out at least once; the rest were never used. */
+  private fresh = 0;
+  /** Freed slots, reused last-freed first before a fresh one. */
   private freeTop = 0;
   /** The flow of the last packet add() counted; NO_SLOT once that flow ends. */
   private lastSlot = NO_SLOT;
@@ -243,7 +260,7 @@ export class FlowTable {
     this.timeoutMicros[C_OTHER] = o.otherIdleSeconds * 1e6;
     this.timeoutMicros[C_CLOSED] = o.closedGraceSeconds * 1e6;
     this.activeMicros = o.activeSeconds * 1e6;
-    this.grow(Math.min(o.maxFlows + 1, INITIAL_SLOTS));
+    this.grow(Math.min(o.maxFlows + 1, RESERVED_SLOTS_MAX));
     if (onFlowEnd) this.subscribers.push(onFlowEnd);
   }
 
@@ -700,25 +717,26 @@ export class FlowTable {
   // ---- slots and lists ----------------------------------------------------------------
 
   private allocSlot(): number {
-    if (this.freeTop === 0) this.grow(Math.min(this.capacity * 2, this.options.maxFlows + 1));
-    return this.free[--this.freeTop]!;
+    if (this.freeTop > 0) return this.free[--this.freeTop]!;
+    if (this.fresh === this.capacity) this.grow(Math.min(this.capacity * 2, this.options.maxFlows + 1));
+    return this.fresh++;
   }
 
+  /** Room for `newCapacity` slots (only past RESERVED_SLOTS_MAX once the table was made). */
   private grow(newCapacity: number): void {
     const old = this.capacity;
     if (newCapacity <= old) throw new Error('flow table: no free slot below maxFlows (bug)');
     const buffer = new ArrayBuffer(newCapacity * REC_BYTES);
     const u8 = new Uint8Array(buffer);
-    u8.set(this.u8);
+    if (old > 0) u8.set(this.u8);
     this.u8 = u8;
     this.u16 = new Uint16Array(buffer);
     this.u32 = new Uint32Array(buffer);
     this.i32 = new Int32Array(buffer);
     this.f64 = new Float64Array(buffer);
+    // The free stack never holds more than the slots: made as large, touched as used.
     const free = new Int32Array(newCapacity);
     free.set(this.free.subarray(0, this.freeTop));
-    // New slots are handed out lowest first.
-    for (let s = newCapacity - 1; s >= old; s--) free[this.freeTop++] = s;
     this.free = free;
     this.capacity = newCapacity;
   }
