@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { FlowEndStage } from './flow-end.js';
 import { FlowRecord } from './flow/record.js';
 import { KIND_END, KIND_FLOW, KIND_FLUSH, KIND_REOPEN, SlotViews } from './flow/wire.js';
-import { CTRL_DEAD, CTRL_WRITE, ctrlRead, ctrlWaiting, deliverSlot, type WorkerData, type WorkerMessage } from './offload.js';
+import { CTRL_DEAD, CTRL_WRITE, ctrlRead, ctrlWaiting, deliverSlot, slotOf, type WorkerData, type WorkerMessage } from './offload.js';
 import type { AlertInput } from './detect/types.js';
 import { isUserError } from './util/errors.js';
 import { FLOW_END_NICE, lowerThreadPriority } from './util/thread-priority.js';
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   port.on('message', () => {});
 
   const record = new FlowRecord();
-  const slots = views.slots;
+  const { wrapFrom, wrapSlots } = data;
   let read = 0;
   for (;;) {
     const written = Atomics.load(ctrl, CTRL_WRITE);
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     }
     let n = 0;
     while (read !== written) {
-      const slot = read % slots;
+      const slot = slotOf(read, wrapFrom, wrapSlots);
       // Flows and ticks (nearly every slot) go straight to the stage; the marks are here.
       const kind = deliverSlot(views, slot, record, stage) ? KIND_FLOW : views.kind(slot);
       if (kind === KIND_REOPEN) {

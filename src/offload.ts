@@ -46,6 +46,17 @@ export const SPLIT_GROUP_A: readonly string[] = ['scan', 'p2p', 'backdoor', 'icm
 
 /** 65,536 slots of 256 B: 16 MiB, about a second of churn-bench flows. */
 export const RING_SLOTS = 65_536;
+/**
+ * A replay's workers cycle through this many slots after those written before they
+ * started (slotOf), not through the whole ring: a page of the ring costs a page fault the
+ * first time the packet thread writes it, ~11 us on the session 7 VM (bench/RESULTS.md,
+ * "Page faults"), and a replay with its workers keeping up never needs the rest. On the
+ * mix and real benches that is 2,000-2,700 fewer faults on the packet thread (the whole
+ * 16 MiB was touched before). Two workers (spawn) and the live sensor keep the whole
+ * ring: there it absorbs bursts while a worker is busy, and a waiting packet thread loses
+ * packets.
+ */
+export const REPLAY_WRAP_SLOTS = 16_384;
 /** At most this many flow-end workers (see SPLIT_GROUP_A). */
 const MAX_WORKERS = 2;
 /**
@@ -80,6 +91,9 @@ export interface WorkerData {
   ctrl: SharedArrayBuffer;
   /** This worker's index (its read counter in ctrl). */
   index: number;
+  /** Where records are in the ring (slotOf). */
+  wrapFrom: number;
+  wrapSlots: number;
   /** Split: the alert channel, "send" (group A) or "receive" (the output worker). */
   peer?: { port: MessagePort; role: 'send' | 'receive' };
 }
@@ -90,6 +104,9 @@ export class FlowOffload {
   private readonly ring: SharedArrayBuffer;
   private readonly ctrlBuffer: SharedArrayBuffer;
   private readonly slots: number;
+  /** Records from this one on cycle through wrapSlots slots (slotOf); set when the workers start. */
+  private wrapFrom = 0;
+  private wrapSlots = RING_SLOTS;
   private workers: Worker[] = [];
   private spawned = false;
   private written = 0;
@@ -119,7 +136,7 @@ export class FlowOffload {
    * failure comes out of finish().
    */
   start(): void {
-    this.spawn();
+    this.spawn(RING_SLOTS);
   }
 
   /**
@@ -139,14 +156,24 @@ export class FlowOffload {
    */
   maybeStart(packets: number, expectedFlows: number): void {
     if (packets < DECIDE_EARLY_PACKETS) return;
-    if (expectedFlows >= 0 ? expectedFlows >= DECIDE_SLOTS : packets >= DECIDE_PACKETS) this.spawn();
+    if (expectedFlows >= 0 ? expectedFlows >= DECIDE_SLOTS : packets >= DECIDE_PACKETS) this.spawn(REPLAY_WRAP_SLOTS);
   }
 
-  /** Start the workers unless they run already; the split is decided here, once. */
-  private spawn(): void {
+  /**
+   * Start the workers unless they run already; the split is decided here, once. Records
+   * written so far keep their slots, later ones cycle through `wrapSlots` slots after
+   * them (slotOf; at most what the ring has left). Two workers cycle through the whole
+   * ring as the live sensor does: the one ahead needs the slack to keep its core busy
+   * while the other catches up.
+   */
+  private spawn(wrapSlots: number): void {
     if (this.spawned) return;
     this.spawned = true;
     const split = this.splitWanted();
+    if (!split) {
+      this.wrapFrom = this.written;
+      this.wrapSlots = Math.min(wrapSlots, this.slots - this.written);
+    }
     const options = this.options;
     const roles: { options: FlowEndOptions; peer?: WorkerData['peer'] }[] = [];
     const transfer: MessagePort[][] = [];
@@ -162,7 +189,9 @@ export class FlowOffload {
       transfer.push([]);
     }
     this.workers = roles.map((r, index) => {
-      const data: WorkerData = { options: r.options, ring: this.ring, ctrl: this.ctrlBuffer, index, peer: r.peer };
+      const data: WorkerData = {
+        options: r.options, ring: this.ring, ctrl: this.ctrlBuffer, index, peer: r.peer, wrapFrom: this.wrapFrom, wrapSlots: this.wrapSlots,
+      };
       return new Worker(new URL('./offload-worker.js', import.meta.url), { workerData: data, transferList: transfer[index] });
     });
     this.lastStats = this.workers.map(() => null);
@@ -254,14 +283,14 @@ export class FlowOffload {
 
   /** Through the ring, so every flow that ended before the SIGHUP goes to the old file. */
   reopenOutputs(): void {
-    this.spawn();
+    this.spawn(RING_SLOTS);
     this.mark(KIND_REOPEN, 0);
   }
 
   /** Ask the workers to write out what they hold; resolves when they have (and sent stats). */
   flushOutputs(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    this.spawn();
+    this.spawn(RING_SLOTS);
     const id = this.nextFlushId++;
     return new Promise<void>((resolve) => {
       this.flushes.set(id, { left: this.workers.length, resolve: () => { this.flushes.delete(id); resolve(); } });
@@ -287,14 +316,22 @@ export class FlowOffload {
     return most;
   }
 
+  /**
+   * The next record's slot is still to be read by some worker: it is past the slots used
+   * once (wrapFrom + wrapSlots) and a whole cycle ahead of the slowest reader.
+   */
+  private full(): boolean {
+    return this.written >= this.wrapFrom + this.wrapSlots && this.unread() >= this.wrapSlots;
+  }
+
   /** The slot to fill next, waiting while the ring is full; -1 once a worker is gone. */
   private claim(): number {
     const ctrl = this.ctrl;
-    if (!this.spawned && this.written >= DECIDE_SLOTS) this.spawn();
-    if (this.unread() >= this.slots) {
+    if (!this.spawned && this.written >= DECIDE_SLOTS) this.spawn(REPLAY_WRAP_SLOTS);
+    if (this.full()) {
       let stalledSince = Date.now();
       let before = this.unread();
-      while (before >= this.slots) {
+      while (this.full()) {
         if (Atomics.load(ctrl, CTRL_DEAD) === 1) return -1;
         Atomics.wait(ctrl, CTRL_DEAD, 0, 2);
         const now = this.unread();
@@ -307,7 +344,7 @@ export class FlowOffload {
         before = now;
       }
     }
-    return this.written % this.slots;
+    return slotOf(this.written, this.wrapFrom, this.wrapSlots);
   }
 
   /**
@@ -327,6 +364,15 @@ export class FlowOffload {
       Atomics.notify(this.ctrl, CTRL_WRITE);
     }
   }
+}
+
+/**
+ * The ring slot of record number `seq` (counted from 0 since the start): records before
+ * `wrapFrom` (those a replay wrote before its workers started) keep slot `seq`, later
+ * ones cycle through the `wrapSlots` slots after them.
+ */
+export function slotOf(seq: number, wrapFrom: number, wrapSlots: number): number {
+  return seq < wrapFrom ? seq : wrapFrom + ((seq - wrapFrom) % wrapSlots);
 }
 
 /**
