@@ -19,7 +19,7 @@ import { FlowTable } from './flow/table.js';
 import type { IpfixStats } from './output/ipfix.js';
 import { FlowOffload } from './offload.js';
 import { checkWritable } from './output/sink.js';
-import { warmUp } from './warmup.js';
+import { WARM_UP_FLOWS, warmUp } from './warmup.js';
 
 export interface PipelineOptions extends FlowEndOptions {
   /** Also hand every flow / alert to these (tests). Only with the in-thread flow-end stage. */
@@ -37,9 +37,6 @@ export interface PipelineOptions extends FlowEndOptions {
  * ms): mix, 8 alternating runs, one worker 1.02 s best / 1.09 s median, two 1.12 / 1.23 s.
  */
 const SPLIT_FLOWS_PER_PACKET = 0.1;
-
-/** The warm-up pipeline's flow table (its flows never outnumber a few dozen). */
-const WARM_UP_MAX_FLOWS = 1024;
 
 const NO_DETECTOR_STATS: DetectorRunnerStats = { alerts: {}, detector_evictions: {}, suppressed: 0, allowlisted: 0 };
 
@@ -109,8 +106,8 @@ export class Pipeline {
     // packets need not wait for the workers to load their modules and open the files.
     for (const dest of [opts.flowsDest, opts.alertsDest]) if (dest && dest !== '-') checkWritable(dest);
     // Made-up packets through a pipeline built the same way, first (src/warmup.ts): a
-    // small table, no outputs, no worker; dropped afterwards.
-    const spare = Pipeline.offloaded({ config: { ...opts.config, flows: { ...opts.config.flows, maxFlows: WARM_UP_MAX_FLOWS } } });
+    // small table (WARM_UP_FLOWS), no outputs, no worker; dropped afterwards.
+    const spare = Pipeline.offloaded({ config: { ...opts.config, flows: { ...opts.config.flows, ...WARM_UP_FLOWS } } });
     warmUp({ onPacket: spare.onPacket, expireAll: () => spare.table.expireAll('shutdown') });
     const p = Pipeline.offloaded(opts);
     // 'adaptive' (replay): the workers start when the traffic's shape is known (tick below).

@@ -31,6 +31,12 @@ import {
   FrameSpec, IP_OFFSET_IN_FRAME, icmpEcho4Frame, icmpError4Frame, ipv4, tcp4Frame, tcp6Frame, udp4Frame, udp6Frame,
 } from './gen/pcap-writer.js';
 
+/**
+ * The warm-up pipeline's flow table: 16 flows (fewer than a round makes, so some leave
+ * by capacity) and a 2 s active timeout (the flow of every round is cut on the way).
+ */
+export const WARM_UP_FLOWS = { maxFlows: 16, activeSeconds: 2 } as const;
+
 /** A frame: where it is in the warm-up buffer and its length. */
 interface Frame {
   off: number;
@@ -43,7 +49,7 @@ const ROUNDS = 4;
 const START_MICROS = 1_000_000_000_000_000;
 
 /**
- * The packet set, built once into one buffer: a TCP session (handshake, data, FIN both
+ * The packet set, built once into one buffer: a UDP flow that lasts all rounds, a TCP session (handshake, data, FIN both
  * ways), a refused SYN, a DNS-like UDP pair, an ICMP echo pair, an ICMP port unreachable
  * quoting the UDP flow, IPv6 TCP and UDP, UDP under one and under two VLAN tags, an ARP
  * frame, an 802.3 LLC frame and a frame cut short. `round` varies ports and hosts so each round makes new flows.
@@ -68,6 +74,13 @@ export function warmUpFrames(round: number): { buf: Buffer; frames: Frame[] } {
     s.payloadLen = payload;
     add(tcp4Frame(buf, at, s));
   };
+  // The same UDP flow in every round: cut by the active timeout (see WARM_UP_FLOWS).
+  s.src = ipv4('192.0.2.9');
+  s.dst = server;
+  s.srcPort = 5000;
+  s.dstPort = 5000;
+  s.payloadLen = 20;
+  add(udp4Frame(buf, at, s));
   const cport = 40_000 + round;
   tcp(client, server, cport, 443, TCP_SYN, 0);
   tcp(server, client, 443, cport, TCP_SYN | TCP_ACK, 0);
