@@ -171,7 +171,7 @@ interface FragEntry {
   serial: number;
 }
 
-/** Index buckets at start (doubled as flows arrive; at most half full). */
+/** Index buckets at start (doubled as flows arrive; at most half full); slots when the reservation is refused. */
 const INITIAL_SLOTS = 1 << 14;
 /**
  * Slot records reserved at start, at most (maxFlows + 1 up to this; beyond it the buffer
@@ -260,7 +260,14 @@ export class FlowTable {
     this.timeoutMicros[C_OTHER] = o.otherIdleSeconds * 1e6;
     this.timeoutMicros[C_CLOSED] = o.closedGraceSeconds * 1e6;
     this.activeMicros = o.activeSeconds * 1e6;
-    this.grow(Math.min(o.maxFlows + 1, RESERVED_SLOTS_MAX));
+    try {
+      this.grow(Math.min(o.maxFlows + 1, RESERVED_SLOTS_MAX));
+    } catch (e) {
+      // A system that refuses the address space (vm.overcommit_memory=2, a ulimit -v):
+      // start small and grow by doubling as before.
+      if (!(e instanceof RangeError)) throw e;
+      this.grow(Math.min(o.maxFlows + 1, INITIAL_SLOTS));
+    }
     if (onFlowEnd) this.subscribers.push(onFlowEnd);
   }
 

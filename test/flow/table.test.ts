@@ -373,3 +373,34 @@ describe('fragments, VLANs, collisions and accounting', () => {
     expect(byReason.capacity + byReason.idle + byReason.fin + byReason.rst).toBeGreaterThan(0);
   });
 });
+
+describe('slot storage', () => {
+  it('starts small and grows when the system refuses the up-front reservation', () => {
+    // The table reserves maxFlows records at start (address space only); where that is
+    // refused (strict overcommit) it must still work, growing as flows arrive.
+    const Real = globalThis.ArrayBuffer;
+    let refused = 0;
+    class Refusing extends Real {
+      constructor(n: number) {
+        if (n > 64 << 20) {
+          refused++;
+          throw new RangeError('Array buffer allocation failed');
+        }
+        super(n);
+      }
+    }
+    globalThis.ArrayBuffer = Refusing as ArrayBufferConstructor;
+    try {
+      const pkts: Pkt[] = [];
+      for (let i = 0; i < 40_000; i++) pkts.push({ t: 1 + i / 1e4, src: C, sport: 1024 + (i % 60_000), dst: SV, dport: 53, proto: PROTO_UDP, len: 60 });
+      const { flows, table } = run(pkts, { maxFlows: 1_000_000 }, false);
+      expect(refused).toBe(1);
+      expect(table.size).toBe(40_000);
+      expect(flows).toHaveLength(0);
+      table.expireAll('shutdown');
+      expect(table.counters.flowsByReason.shutdown).toBe(40_000);
+    } finally {
+      globalThis.ArrayBuffer = Real;
+    }
+  });
+});
