@@ -7,20 +7,20 @@
  * packet first shows up after that (the first IPv6 packet, the first VLAN tag, the first
  * ARP frame, the first ICMP error, the first idle expiry), the optimised code is thrown
  * away ("Insufficient type feedback", `node --trace-deopt`) and the function is compiled
- * again later. On the real bench capture (2M packets) the packet thread's code was
- * deoptimised 16 times that way, and `--trace-opt` summed 948 ms of TurboFan compilation
- * over the run (`emit` compiled 4 times, `create`, `add` and `count` 3 times each), on
- * V8's helper threads that share the second core with the read-ahead thread and the
- * flow-end worker. Feedback is kept per function (per creation site for closures), so a
- * second Pipeline made the same way shares it with the real one.
+ * again later. A replay of the real bench capture (2M packets) was deoptimised 27 times,
+ * most of them that way, and `--trace-opt` summed 948 ms of TurboFan compilation over
+ * the run (`emit` compiled 4 times, `create`, `add` and `count` 3 times each), on V8's
+ * helper threads that share the second core with the read-ahead thread and the flow-end
+ * worker. Feedback is kept per function (per creation site for closures), so a second
+ * Pipeline made the same way shares it with the real one.
  *
  * Measured (alternating runs against the same build without it, session 7 VM): real
- * bench 1.02-1.11 -> 0.93-1.10 s (6 rounds; the packet thread's deoptimisations 27 -> 16
- * over the run), and most runs then make ~8,000 fewer page faults (~18k against ~26k:
- * code running deoptimised allocates, and the young generation grows into new pages);
- * real 100k packets 0.51-0.56 -> 0.45-0.51 s, 600k 0.70-0.90 -> 0.67-0.73 s; mix
- * 1.01-1.12 -> 0.98-1.09 s; churn unchanged. It costs ~10 ms (93 packets through cold
- * code), which shows only on tiny captures (4,631 packets: 0.23-0.24 -> 0.24-0.25 s).
+ * bench 1.01-1.07 -> 0.92-0.98 s (5 rounds; deoptimisations over the run 27 -> 12), and
+ * page faults 25-28k -> 18.3k (code running deoptimised allocates, and the young
+ * generation grows into new pages); real 100k packets 0.51-0.56 -> 0.45-0.51 s, 600k
+ * 0.70-0.90 -> 0.67-0.73 s; mix 1.01-1.12 -> 0.98-1.09 s; churn unchanged. It costs ~10
+ * ms (97 packets through cold code), which shows only on tiny captures (4,631 packets:
+ * 0.23-0.24 -> 0.24-0.25 s).
  *
  * The throwaway pipeline has no outputs and never starts a flow-end worker: its flows go
  * into its own ring and are dropped with it.

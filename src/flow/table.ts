@@ -179,11 +179,11 @@ const INITIAL_SLOTS = 1 << 14;
  * slot on it is first written, and slots are handed out lowest first, so a small capture
  * touches a few pages of it. Reserving the whole table (136 MB at the default 1M flows)
  * replaced growth by doubling, which made every generation's pages anew and copied the
- * old records over: on the churn bench (524,288 slots at the end) 17,000 extra page
- * faults and 71 MB of copying, ~0.3 s of the packet thread on the session 7 VM, where a
- * first touch of a 4 KiB page costs ~11 us (142 MB touched in 390 ms; see
- * bench/RESULTS.md, "Page faults"). 2^23 slots (1.1 GB of address space) keeps a huge
- * --max-flows from reserving more than a 64-bit process can map without care.
+ * old records over: on the churn bench (524,288 slots at the end) ~15,000 more page
+ * faults (107k -> 92k a run) and 71 MB of copying, ~0.3 s of a 4.4 s replay on the
+ * session 7 VM, where a first touch of a 4 KiB page costs ~11 us (142 MB touched in 390
+ * ms; see bench/RESULTS.md, "Page faults"). The cap, 2^23 slots (1.1 GB of address
+ * space), is for a huge --max-flows; a refused reservation falls back to growing.
  */
 const RESERVED_SLOTS_MAX = 1 << 23;
 const NO_SLOT = -1;
