@@ -108,7 +108,7 @@ export class Pipeline {
     // Made-up packets through a pipeline built the same way, first (src/warmup.ts): a
     // small table (WARM_UP_FLOWS), no outputs, no worker; dropped afterwards.
     const spare = Pipeline.offloaded({ config: { ...opts.config, flows: { ...opts.config.flows, ...WARM_UP_FLOWS } } });
-    warmUp({ onPacket: spare.onPacket, expireAll: () => spare.table.expireAll('shutdown') });
+    warmUp({ onPacket: spare.onPacket, expireAll: () => spare.table.expireAll('shutdown'), asStarted: () => spare.offload!.warmUpAsStarted() });
     const p = Pipeline.offloaded(opts);
     // 'adaptive' (replay): the workers start when the traffic's shape is known (tick below).
     if (when === 'now') p.offload!.start();

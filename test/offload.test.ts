@@ -181,3 +181,21 @@ describeShared('Pipeline.open on shared captures (VLANs, IPv6, ICMP errors, scan
     });
   }
 });
+
+describe('FlowOffload.warmUpAsStarted (the warm-up pipeline\'s throwaway ring)', () => {
+  it('takes records on as a started ring does, with no worker and never waiting for one', async () => {
+    const { FlowOffload } = await built<typeof import('../src/offload.js')>('offload.js');
+    const offload = new FlowOffload({ config: loadConfig() });
+    const r = new FlowRecord();
+    for (let i = 0; i < 100; i++) offload.onFlow(r);
+    offload.warmUpAsStarted();
+    // Far more records than the slots it cycles through: a reader that looked behind would
+    // make claim() wait for it (60 s, past the test's timeout, then fail), and a started
+    // worker would post stats.
+    for (let i = 0; i < 20_000; i++) offload.onFlow(r);
+    offload.tick(1);
+    expect(offload.stats()).toBeNull();
+    const stats = await offload.finish(2);
+    expect(stats.detectors.alerts).toEqual({});
+  }, 20_000);
+});

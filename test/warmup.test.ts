@@ -33,6 +33,10 @@ describe('warm-up packets (src/warmup.ts)', () => {
     expect(session.endReason).toBe('fin');
     expect(session.pktsToServer + session.pktsToClient).toBe(8);
     expect(by((f) => f.proto === 6 && f.dstPort === 23).endReason).toBe('rst');
+    const resetByClient = by((f) => f.proto === 6 && f.dstPort === 8080);
+    expect([resetByClient.state, resetByClient.endReason]).toEqual(['RSTO', 'rst']);
+    const resetByServer = by((f) => f.proto === 6 && f.dstPort === 8443);
+    expect([resetByServer.state, resetByServer.endReason]).toEqual(['RSTR', 'rst']);
     expect(by((f) => f.proto === 17 && f.dstPort === 53 && f.ipVersion === 4).icmpErrors).toBe(1);
     expect(by((f) => f.proto === 1).pktsToClient).toBe(1);
     expect(by((f) => f.ipVersion === 6 && f.proto === 6).endReason).toBe('rst');
