@@ -235,8 +235,9 @@ export class FlowOffload {
    * after those written so far, and the reader is far ahead (nothing unread, so the ring
    * is never full) and asleep (the next publish wakes it). claim(), unread() and publish()
    * then run the branches a replay first reaches when its workers start, seconds in:
-   * those branches without feedback threw the optimised packet path away (3 of the 12
-   * deoptimisations of a real bench replay, each followed by compiling it again).
+   * those branches without feedback threw the optimised packet path away (3 of the
+   * packet thread's 8 deoptimisations over a real bench replay, each followed by
+   * compiling it again).
    */
   warmUpAsStarted(): void {
     this.spawned = true;

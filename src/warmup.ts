@@ -55,10 +55,12 @@ const ROUNDS = 4;
 const START_MICROS = 1_000_000_000_000_000;
 
 /**
- * The packet set, built once into one buffer: a UDP flow that lasts all rounds, a TCP session (handshake, data, FIN both
- * ways), a refused SYN, two sessions reset once established (by each side), a DNS-like UDP pair, an ICMP echo pair, an ICMP port unreachable
- * quoting the UDP flow, IPv6 TCP and UDP, UDP under one and under two VLAN tags, an ARP
- * frame, an 802.3 LLC frame and a frame cut short. `round` varies ports and hosts so each round makes new flows.
+ * The packet set, built once into one buffer: a UDP flow that lasts all rounds, a TCP
+ * session (handshake, data, FIN both ways), a refused SYN, two sessions reset once
+ * established (one by each side), a DNS-like UDP pair, an ICMP echo pair, an ICMP port
+ * unreachable quoting the UDP flow, IPv6 TCP and UDP, UDP under one and under two VLAN
+ * tags, an ARP frame, an 802.3 LLC frame and a frame cut short. `round` varies ports and
+ * hosts so each round makes new flows.
  */
 export function warmUpFrames(round: number): { buf: Buffer; frames: Frame[] } {
   const buf = Buffer.alloc(8192);
