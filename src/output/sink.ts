@@ -177,12 +177,28 @@ export function openOutputFile(dest: string, append: boolean, what: string, hint
  * is forced to disk when it is closed, 134 ms for the 380 MB flow log of the churn bench,
  * where a new file closes at once. Anything else (a device such as /dev/null, a FIFO, a
  * symlink, a folder we may not unlink in) is opened as before.
+ *
+ * Freeing the old file's blocks is left to libuv's thread pool: the file is held open
+ * across the unlink, so the unlink only drops the name, and the blocks go when that
+ * descriptor is closed there (or at exit). On this VM's ext4, mounted with `discard`,
+ * unlinking the churn bench's 388 MB flow log once it is on disk took 180 ms of waiting
+ * (0.03 s of CPU), at the start of the flow-end worker that writes the flow log; a
+ * bigger old file takes longer still.
  */
 function replaceNotTruncate(dest: string): void {
+  let old = -1;
   try {
-    if (fs.lstatSync(dest).isFile()) fs.unlinkSync(dest);
+    if (!fs.lstatSync(dest).isFile()) return;
+    try {
+      old = fs.openSync(dest, 'r');
+    } catch {
+      // not readable: unlinked here, blocks and all
+    }
+    fs.unlinkSync(dest);
   } catch {
     // absent, or not ours to unlink: the 'w' open below truncates or explains
+  } finally {
+    if (old >= 0) fs.close(old, () => {});
   }
 }
 

@@ -107,6 +107,30 @@ describe('replacing an existing output (replay)', () => {
     expect(fs.readFileSync(f, 'utf8')).toBe('new\nmore\n');
   });
 
+  // The old file is held open across the unlink and closed on libuv's thread pool (its
+  // blocks are freed there, not on the thread that opens the output): that descriptor must
+  // not stay open.
+  it('the replaced file\'s blocks are let go: no descriptor to it is left open', async () => {
+    const dir = tmpDir();
+    const f = path.join(dir, 'big.ndjson');
+    fs.writeFileSync(f, Buffer.alloc(4 << 20, 0x61));
+    const deletedOpen = (): string[] =>
+      fs.readdirSync('/proc/self/fd').flatMap((fd) => {
+        try {
+          const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+          return target === `${f} (deleted)` ? [target] : [];
+        } catch {
+          return [];
+        }
+      });
+    const sink = new TextSink(f);
+    sink.write('new\n');
+    await sink.close();
+    for (let i = 0; i < 100 && deletedOpen().length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(deletedOpen()).toEqual([]);
+    expect(fs.readFileSync(f, 'utf8')).toBe('new\n');
+  });
+
   it('a symlink is followed (its target rewritten, the link kept), a device is written to', async () => {
     const dir = tmpDir();
     const target = path.join(dir, 'target.ndjson');
