@@ -5,7 +5,8 @@
  * For each bench capture (mix: large packets, reading dominates; churn: ~1M short flows,
  * the flow table dominates; real: real traffic replayed, gen/real-replayed.ts, when the
  * shared captures are beside the repo: its packets come in bursts per flow, which the
- * generated mix's do not) and in one run:
+ * generated mix's do not; headers: the same real traffic cut to HEADERS_SNAPLEN bytes per
+ * frame, as header-only traces are, where the per-packet work decides) and in one run:
  *   tapaudit   node dist/bin/tapaudit.js replay FILE --flows bench/out/flows.ndjson --stats bench/out/stats.json
  *   bare-read  node dist/bench/bare-read.js FILE (8 MB fs.readSync, walk records: the floor)
  *   tcpdump    tcpdump -r FILE -w /dev/null
@@ -32,7 +33,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_PACKETS, ensureCapture } from '../gen/bench-captures.js';
-import { ensureRealCapture } from '../gen/real-replayed.js';
+import { HEADERS_SNAPLEN, ensureRealCapture } from '../gen/real-replayed.js';
 import { STAGES, type MemoryReport, type StageReport, type StageRow } from './stages.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -510,16 +511,20 @@ async function main(): Promise<void> {
 
   const reports: CaptureReport[] = [];
   let memoryFlat: MemoryReport | null = null;
-  for (const kind of ['mix', 'churn', 'real'] as const) {
+  for (const kind of ['mix', 'churn', 'real', 'headers'] as const) {
     const t0 = process.hrtime.bigint();
-    const cap = kind === 'real' ? ensureRealCapture(path.join(capDir, 'real.pcap'), realInputs(), opts.packets) : ensureCapture(capDir, kind, opts.packets);
+    const cap =
+      kind === 'real' ? ensureRealCapture(path.join(capDir, 'real.pcap'), realInputs(), opts.packets)
+      : kind === 'headers' ? ensureRealCapture(path.join(capDir, `real-${HEADERS_SNAPLEN}.pcap`), realInputs(), opts.packets, HEADERS_SNAPLEN)
+      : ensureCapture(capDir, kind, opts.packets);
     if (cap === null) {
-      console.log(`\nreal: skipped, no input captures in ${path.relative(REPO, REAL_INPUT_DIR)} (the shared captures beside the repo)`);
+      console.log(`\n${kind}: skipped, no input captures in ${path.relative(REPO, REAL_INPUT_DIR)} (the shared captures beside the repo)`);
       continue;
     }
     const genSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     console.log(
       `\n${kind}: ${path.relative(REPO, cap.file)}, ${cap.packets.toLocaleString('en-US')} packets, ~${cap.flows.toLocaleString('en-US')} flows, ${(cap.bytes / 1e6).toFixed(1)} MB` +
+        (kind === 'headers' ? ` (the real capture, each frame cut to ${HEADERS_SNAPLEN} bytes)` : '') +
         (cap.reused ? ' (reused)' : ` (generated in ${genSeconds.toFixed(1)} s)`),
     );
     const report = await measureCapture(kind, cap, opts, haveGnuTime);

@@ -55,6 +55,7 @@ export class PcapWriter {
   constructor(
     private readonly fd: number,
     bufferBytes = DEFAULT_BUFFER_BYTES,
+    snaplen = SNAPLEN,
   ) {
     this.buf = Buffer.allocUnsafe(Math.max(bufferBytes, 64 * 1024));
     const b = this.buf;
@@ -63,14 +64,14 @@ export class PcapWriter {
     b.writeUInt16LE(4, 6); // version minor
     b.writeInt32LE(0, 8); // thiszone (GMT)
     b.writeUInt32LE(0, 12); // sigfigs
-    b.writeUInt32LE(SNAPLEN, 16);
+    b.writeUInt32LE(snaplen, 16);
     b.writeUInt32LE(LINKTYPE_ETHERNET, 20);
     this.pos = PCAP_GLOBAL_HEADER_LEN;
   }
 
-  /** Opens (truncates) `path` and writes the global header. */
-  static create(path: string, bufferBytes = DEFAULT_BUFFER_BYTES): PcapWriter {
-    return new PcapWriter(fs.openSync(path, 'w'), bufferBytes);
+  /** Opens (truncates) `path` and writes the global header (`snaplen`: its snapshot length field). */
+  static create(path: string, bufferBytes = DEFAULT_BUFFER_BYTES, snaplen = SNAPLEN): PcapWriter {
+    return new PcapWriter(fs.openSync(path, 'w'), bufferBytes, snaplen);
   }
 
   /**
@@ -83,15 +84,18 @@ export class PcapWriter {
     return this.frameOff;
   }
 
-  /** Writes the record header for the frame built since `begin()`. */
-  commit(tsMicros: number, frameLen: number): void {
+  /**
+   * Writes the record header for the frame built since `begin()`: its first `frameLen`
+   * bytes are kept, `wireLen` is its length on the wire (more when the frame is cut short).
+   */
+  commit(tsMicros: number, frameLen: number, wireLen = frameLen): void {
     const b = this.buf;
     const h = this.frameOff - PCAP_RECORD_HEADER_LEN;
     const sec = Math.floor(tsMicros / 1e6);
     b.writeUInt32LE(sec >>> 0, h);
     b.writeUInt32LE(tsMicros - sec * 1e6, h + 4);
     b.writeUInt32LE(frameLen, h + 8);
-    b.writeUInt32LE(frameLen, h + 12);
+    b.writeUInt32LE(wireLen, h + 12);
     this.pos = this.frameOff + frameLen;
     this.frameOff = -1;
     this.packets++;

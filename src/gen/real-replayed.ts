@@ -21,6 +21,10 @@
  * in their private ranges and a /24 stays one /24; bytes 4 and 5 of an IPv6 global or
  * unique-local address (2000::/3, fc00::/7) are XORed with c. Broadcast, multicast,
  * loopback and link-local addresses stay. At most 65,536 copies.
+ *
+ * `--snaplen N` (the harness's "headers" capture: N = HEADERS_SNAPLEN) keeps only the
+ * first N bytes of each frame, as a header-only trace (MAWI, CAIDA, `tcpdump -s 96`) does:
+ * the same packets and flows, the wire lengths kept, a seventh of the bytes to read.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -34,6 +38,9 @@ export const STREAMS = 8;
 /** Longest gap kept between two packets of a stream. */
 export const MAX_GAP_MICROS = 1_000_000;
 export const REAL_GENERATOR_VERSION = 1;
+/** Bytes kept per frame in the harness's header-only capture (`tcpdump -s 96`; MAWI's traces keep 96 too). */
+export const HEADERS_SNAPLEN = 96;
+const FULL_SNAPLEN = 65_535;
 
 interface Input {
   name: string;
@@ -49,6 +56,8 @@ export interface RealCaptureResult {
   version: number;
   packets: number;
   inputs: { name: string; sha256: string; packets: number }[];
+  /** Bytes kept per frame (65,535: whole frames). */
+  snaplen: number;
   /** Distinct (protocol, addresses, ports) of the packets written, either direction. */
   flows: number;
   bytes: number;
@@ -140,14 +149,14 @@ function rewrite(b: Buffer, off: number, len: number, c: number): string | null 
   return a < z ? `${proto} ${a} ${z}` : `${proto} ${z} ${a}`;
 }
 
-/** Writes `packets` packets to `out` from `files`; what was written. */
-export function writeRealReplayed(out: string, files: string[], packets: number): RealCaptureResult {
+/** Writes `packets` packets to `out` from `files`, each cut to `snaplen` bytes; what was written. */
+export function writeRealReplayed(out: string, files: string[], packets: number, snaplen = FULL_SNAPLEN): RealCaptureResult {
   if (files.length === 0) throw new Error('no input capture given');
   const inputs = files.map(readInput);
   const perCopy = inputs.reduce((n, i) => n + i.offsets.length, 0);
   if (perCopy === 0) throw new Error('the input captures hold no packets');
   if (Math.ceil(packets / perCopy) > 65_536) throw new Error(`${packets} packets need more than 65,536 copies of ${perCopy}; give more input`);
-  const w = PcapWriter.create(out);
+  const w = PcapWriter.create(out, undefined, snaplen);
   const flows = new Set<string>();
   // Per stream: its copy number, input file, packet index, and clock.
   const copy = Array.from({ length: STREAMS }, (_, s) => s);
@@ -163,9 +172,10 @@ export function writeRealReplayed(out: string, files: string[], packets: number)
     const len = input.lengths[i]!;
     const at = w.begin(len);
     input.data.copy(w.buf, at, input.offsets[i]!, input.offsets[i]! + len);
+    // Renumbered whole, then cut: the bytes past `snaplen` are overwritten by the next record.
     const key = rewrite(w.buf, at, len, copy[s]!);
     if (key !== null) flows.add(key);
-    w.commit(clock[s]!, len);
+    w.commit(clock[s]!, Math.min(len, snaplen), len);
     // Next packet of this stream: the next in its file, the next file, or a new copy.
     if (i + 1 < input.offsets.length) index[s] = i + 1;
     else {
@@ -182,49 +192,53 @@ export function writeRealReplayed(out: string, files: string[], packets: number)
     version: REAL_GENERATOR_VERSION,
     packets,
     inputs: inputs.map((i) => ({ name: i.name, sha256: crypto.createHash('sha256').update(i.data).digest('hex'), packets: i.offsets.length })),
+    snaplen,
     flows: flows.size,
     bytes: fs.statSync(out).size,
   };
 }
 
 /**
- * OUT unless an up-to-date copy is there (same inputs, count and generator version, per
- * its sidecar OUT.json); null when no input exists (the harness then skips it).
+ * OUT unless an up-to-date copy is there (same inputs, count, snaplen and generator
+ * version, per its sidecar OUT.json); null when no input exists (the harness then skips it).
  */
-export function ensureRealCapture(out: string, files: string[], packets: number): (RealCaptureResult & { file: string; reused: boolean }) | null {
+export function ensureRealCapture(out: string, files: string[], packets: number, snaplen = FULL_SNAPLEN): (RealCaptureResult & { file: string; reused: boolean }) | null {
   const present = files.filter((f) => fs.existsSync(f));
   if (present.length === 0) return null;
   const side = `${out}.json`;
   try {
     const old = JSON.parse(fs.readFileSync(side, 'utf8')) as RealCaptureResult;
     const sums = present.map((f) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex'));
-    if (old.version === REAL_GENERATOR_VERSION && old.packets === packets && old.inputs.map((i) => i.sha256).join() === sums.join() &&
-      fs.statSync(out).size === old.bytes) return { ...old, file: out, reused: true };
+    if (old.version === REAL_GENERATOR_VERSION && old.packets === packets && (old.snaplen ?? FULL_SNAPLEN) === snaplen &&
+      old.inputs.map((i) => i.sha256).join() === sums.join() && fs.statSync(out).size === old.bytes) return { ...old, file: out, reused: true };
   } catch {
     // no or unreadable sidecar: write it again
   }
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.rmSync(side, { force: true });
-  const r = writeRealReplayed(out, present, packets);
+  const r = writeRealReplayed(out, present, packets, snaplen);
   fs.writeFileSync(side, JSON.stringify(r, null, 2) + '\n');
   return { ...r, file: out, reused: false };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
-  let packets = 2_000_000;
-  const at = args.indexOf('--packets');
-  if (at >= 0) {
-    packets = Number(args[at + 1]);
+  const option = (name: string, fallback: number): number => {
+    const at = args.indexOf(name);
+    if (at < 0) return fallback;
+    const v = Number(args[at + 1]);
     args.splice(at, 2);
-  }
+    return v;
+  };
+  const packets = option('--packets', 2_000_000);
+  const snaplen = option('--snaplen', FULL_SNAPLEN);
   const [out, ...files] = args;
-  if (!out || !Number.isInteger(packets) || packets < 1) {
-    console.error('usage: node dist/gen/real-replayed.js OUT.pcap [--packets N] FILE.pcap...');
+  if (!out || !Number.isInteger(packets) || packets < 1 || !Number.isInteger(snaplen) || snaplen < 14 || snaplen > FULL_SNAPLEN) {
+    console.error('usage: node dist/gen/real-replayed.js OUT.pcap [--packets N] [--snaplen 14-65535] FILE.pcap...');
     process.exit(2);
   }
   try {
-    const r = writeRealReplayed(out, files, packets);
+    const r = writeRealReplayed(out, files, packets, snaplen);
     console.log(`${out}: ${r.packets} packets, ${r.flows} flows, ${(r.bytes / 1e6).toFixed(1)} MB from ${r.inputs.map((i) => i.name).join(', ')}`);
   } catch (e) {
     console.error((e as Error).message);

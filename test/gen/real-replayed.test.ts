@@ -118,3 +118,34 @@ describe('real-replayed bench capture', () => {
     expect(() => writeRealReplayed(path.join(dir, 'x.pcap'), [bad], 10)).toThrow(/not a classic pcap/);
   });
 });
+
+describe('real-replayed, header-only (the harness\'s "headers" capture)', () => {
+  it('the same packets as the whole capture, each cut to the snaplen, wire lengths kept', async () => {
+    const whole = path.join(dir, 'whole.pcap');
+    const cut = path.join(dir, 'cut.pcap');
+    const rw = writeRealReplayed(whole, [input], 3 * PER_COPY);
+    const rc = writeRealReplayed(cut, [input], 3 * PER_COPY, 40);
+    expect(rc.flows).toBe(rw.flows);
+    expect(rc.snaplen).toBe(40);
+    expect(fs.readFileSync(cut).readUInt32LE(16)).toBe(40); // the global header's snaplen
+    const a = await readWithPcapParser(whole);
+    const b = await readWithPcapParser(cut);
+    expect(b.length).toBe(a.length);
+    let shortened = 0;
+    for (let i = 0; i < a.length; i++) {
+      expect(b[i]!.tsMicros).toBe(a[i]!.tsMicros);
+      expect(b[i]!.wireLen).toBe(a[i]!.wireLen);
+      expect(b[i]!.capLen).toBe(Math.min(a[i]!.capLen, 40));
+      expect(b[i]!.data.equals(a[i]!.data.subarray(0, b[i]!.capLen))).toBe(true);
+      if (b[i]!.capLen < a[i]!.capLen) shortened++;
+    }
+    expect(shortened).toBeGreaterThan(0);
+  });
+
+  it('another snaplen does not reuse the sidecar', () => {
+    const out = path.join(dir, 'cached-cut.pcap');
+    expect(ensureRealCapture(out, [input], 40, 96)!.reused).toBe(false);
+    expect(ensureRealCapture(out, [input], 40, 96)!.reused).toBe(true);
+    expect(ensureRealCapture(out, [input], 40)!.reused).toBe(false);
+  });
+});
