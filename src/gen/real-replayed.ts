@@ -31,7 +31,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ETHERTYPE_QINQ, ETHERTYPE_QINQ_OLD, ETHERTYPE_VLAN } from '../decode/link.js';
-import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, PcapWriter } from './pcap-writer.js';
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, PcapWriter, SNAPLEN } from './pcap-writer.js';
 
 /** Streams played at once: bursts stay together, and several copies' flows are live at once. */
 export const STREAMS = 8;
@@ -40,7 +40,6 @@ export const MAX_GAP_MICROS = 1_000_000;
 export const REAL_GENERATOR_VERSION = 1;
 /** Bytes kept per frame in the harness's header-only capture (`tcpdump -s 96`; MAWI's traces keep 96 too). */
 export const HEADERS_SNAPLEN = 96;
-const FULL_SNAPLEN = 65_535;
 
 interface Input {
   name: string;
@@ -80,7 +79,7 @@ function readInput(file: string): Input {
   for (let pos = 24; pos + 16 <= data.length;) {
     const len = u32(pos + 8);
     if (pos + 16 + len > data.length) break; // a record cut short ends the input
-    if (len > 65_535) {
+    if (len > SNAPLEN) {
       // Beyond the written file's snaplen (a TSO/GRO super-frame): left out.
       pos += 16 + len;
       continue;
@@ -150,7 +149,7 @@ function rewrite(b: Buffer, off: number, len: number, c: number): string | null 
 }
 
 /** Writes `packets` packets to `out` from `files`, each cut to `snaplen` bytes; what was written. */
-export function writeRealReplayed(out: string, files: string[], packets: number, snaplen = FULL_SNAPLEN): RealCaptureResult {
+export function writeRealReplayed(out: string, files: string[], packets: number, snaplen = SNAPLEN): RealCaptureResult {
   if (files.length === 0) throw new Error('no input capture given');
   const inputs = files.map(readInput);
   const perCopy = inputs.reduce((n, i) => n + i.offsets.length, 0);
@@ -202,14 +201,14 @@ export function writeRealReplayed(out: string, files: string[], packets: number,
  * OUT unless an up-to-date copy is there (same inputs, count, snaplen and generator
  * version, per its sidecar OUT.json); null when no input exists (the harness then skips it).
  */
-export function ensureRealCapture(out: string, files: string[], packets: number, snaplen = FULL_SNAPLEN): (RealCaptureResult & { file: string; reused: boolean }) | null {
+export function ensureRealCapture(out: string, files: string[], packets: number, snaplen = SNAPLEN): (RealCaptureResult & { file: string; reused: boolean }) | null {
   const present = files.filter((f) => fs.existsSync(f));
   if (present.length === 0) return null;
   const side = `${out}.json`;
   try {
     const old = JSON.parse(fs.readFileSync(side, 'utf8')) as RealCaptureResult;
     const sums = present.map((f) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex'));
-    if (old.version === REAL_GENERATOR_VERSION && old.packets === packets && (old.snaplen ?? FULL_SNAPLEN) === snaplen &&
+    if (old.version === REAL_GENERATOR_VERSION && old.packets === packets && (old.snaplen ?? SNAPLEN) === snaplen &&
       old.inputs.map((i) => i.sha256).join() === sums.join() && fs.statSync(out).size === old.bytes) return { ...old, file: out, reused: true };
   } catch {
     // no or unreadable sidecar: write it again
@@ -231,9 +230,9 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     return v;
   };
   const packets = option('--packets', 2_000_000);
-  const snaplen = option('--snaplen', FULL_SNAPLEN);
+  const snaplen = option('--snaplen', SNAPLEN);
   const [out, ...files] = args;
-  if (!out || !Number.isInteger(packets) || packets < 1 || !Number.isInteger(snaplen) || snaplen < 14 || snaplen > FULL_SNAPLEN) {
+  if (!out || !Number.isInteger(packets) || packets < 1 || !Number.isInteger(snaplen) || snaplen < 14 || snaplen > SNAPLEN) {
     console.error('usage: node dist/gen/real-replayed.js OUT.pcap [--packets N] [--snaplen 14-65535] FILE.pcap...');
     process.exit(2);
   }
