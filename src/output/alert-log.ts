@@ -54,8 +54,14 @@ export function alertRecord(a: AlertInput): Record<string, unknown> {
   return rec;
 }
 
-/** pino is loaded with the first alert log (~25 ms of start-up that runs without one skip). */
+/** pino is loaded with the first alert written (see openAlertLog). */
 const pinoModule = lazyModule<typeof import('pino')>('pino');
+
+/** pino and the stream it writes to. */
+interface PinoOut {
+  stream: ReturnType<typeof import('pino').destination>;
+  logger: import('pino').Logger;
+}
 
 /**
  * Open the alert log. `dest` is a path (parent folders are created) or "-" for stdout.
@@ -64,50 +70,65 @@ const pinoModule = lazyModule<typeof import('pino')>('pino');
  * unless `append` is set (the live sensor appends).
  */
 export function openAlertLog(dest: string, options: { append?: boolean } = {}): AlertLog {
-  const { pino } = pinoModule();
   const toStdout = dest === '-';
-  if (!toStdout) {
-    // A replay starts its files afresh (like --flows); a sensor appends to its log.
-    fs.closeSync(openOutputFile(dest, options.append === true, 'alert log', 'give a writable path with --alerts (or "-" for stdout)'));
-  }
-  // sync:false: writes are buffered and handed to the OS in the background, so a burst of
-  // alerts never blocks packet processing; flush()/close() wait for them.
-  const stream = pino.destination({ dest: toStdout ? 1 : dest, sync: false, mkdir: true });
+  const append = options.append === true;
+  // A replay starts its files afresh (like --flows); a sensor appends to its log. The file
+  // is there (and checked) from the start, even if no alert comes.
+  const create = (): void => {
+    if (!toStdout) fs.closeSync(openOutputFile(dest, append, 'alert log', 'give a writable path with --alerts (or "-" for stdout)'));
+  };
+  create();
   let failure: Error | undefined;
   // The reader of stdout went away (`| head`): pino's own EPIPE filter stops the stream,
   // and later alerts are dropped quietly, as the flow sink does.
   let readerGone = false;
   // With sync:false sonic-boom opens the file in the background; remember when it is open.
   let opened = toStdout;
-  stream.once('ready', () => {
-    opened = true;
-  });
-  stream.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') {
-      readerGone = true;
-      return;
-    }
-    failure ??= err;
-    // pino's sonic-boom 4 flushSync retries any other write error (ENOSPC, EIO) every
-    // 100 ms forever, and pino calls it at exit: close the failed log now so that neither
-    // a flush nor the exit hook spins on it. close() reports the failure.
-    stream.destroy();
-  });
-  const logger = pino(
-    {
-      level: 'info',
-      base: undefined,
-      timestamp: false,
-      messageKey: 'message',
-      formatters: { level: (label: string) => ({ 'log.level': label }) },
-    },
-    stream,
-  );
+  let out: PinoOut | undefined;
+
+  /**
+   * pino and its stream, made with the first alert: loading pino is ~30 ms of a replay's
+   * start (require('pino') 28-32 ms on the session 9 VM), and a replay without alerts, as
+   * most short ones are, never needs it. In a flow-end worker it was also ~30 ms more
+   * before the worker read its first record.
+   */
+  function sink(): PinoOut {
+    if (out) return out;
+    const { pino } = pinoModule();
+    // sync:false: writes are buffered and handed to the OS in the background, so a burst
+    // of alerts never blocks packet processing; flush()/close() wait for them.
+    const stream = pino.destination({ dest: toStdout ? 1 : dest, sync: false, mkdir: true, append: true });
+    stream.once('ready', () => {
+      opened = true;
+    });
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') {
+        readerGone = true;
+        return;
+      }
+      failure ??= err;
+      // pino's sonic-boom 4 flushSync retries any other write error (ENOSPC, EIO) every
+      // 100 ms forever, and pino calls it at exit: close the failed log now so that neither
+      // a flush nor the exit hook spins on it. close() reports the failure.
+      stream.destroy();
+    });
+    const logger = pino(
+      {
+        level: 'info',
+        base: undefined,
+        timestamp: false,
+        messageKey: 'message',
+        formatters: { level: (label: string) => ({ 'log.level': label }) },
+      },
+      stream,
+    );
+    return (out = { stream, logger });
+  }
 
   let count = 0;
   let closed: Promise<void> | undefined;
 
-  function ready(): Promise<void> {
+  function ready(stream: PinoOut['stream']): Promise<void> {
     if (opened) return Promise.resolve();
     return new Promise((resolve, reject) => {
       stream.once('ready', () => resolve());
@@ -117,7 +138,9 @@ export function openAlertLog(dest: string, options: { append?: boolean } = {}): 
 
   async function flush(): Promise<void> {
     if (closed) return closed;
-    await ready();
+    if (!out) return; // nothing written yet
+    const stream = out.stream;
+    await ready(stream);
     if (failure) throw new UserError('E_OUTPUT', `writing the alert log ${dest} failed: ${failure.message}`, EXIT_OUTPUT);
     if (readerGone) return;
     // sonic-boom's flush(cb) calls back after the chunk in flight (16 KiB), not after all
@@ -138,18 +161,22 @@ export function openAlertLog(dest: string, options: { append?: boolean } = {}): 
     write(a: AlertInput): void {
       if (closed) throw new Error('alert log already closed');
       if (failure || readerGone) return; // reported by close() / dropped quietly (see above)
-      logger[SEVERITY_LOG_LEVELS[a.severity] ?? 'warn'](alertRecord(a), a.message);
+      sink().logger[SEVERITY_LOG_LEVELS[a.severity] ?? 'warn'](alertRecord(a), a.message);
       count++;
     },
     reopen(): void {
       if (toStdout || closed) return;
-      // sonic-boom writes what it holds to the old file, then opens the path again.
-      stream.reopen();
+      // sonic-boom writes what it holds to the old file, then opens the path again. Before
+      // the first alert there is no stream: the path is made again (logrotate moved it).
+      if (out) out.stream.reopen();
+      else create();
     },
     flush,
     close(): Promise<void> {
       closed ??= (async () => {
-        await ready();
+        if (!out) return;
+        const stream = out.stream;
+        await ready(stream);
         if (!failure && !readerGone) {
           // An error while ending is recorded by the handler above (and the stream closed).
           await new Promise<void>((resolve) => {

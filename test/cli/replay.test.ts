@@ -43,6 +43,28 @@ describe('tapaudit replay', () => {
     }
   });
 
+  it('loads pino with the first alert: a replay without alerts never does (~30 ms of its start)', () => {
+    const empty = tmp('empty.pcap');
+    const header = Buffer.alloc(24);
+    header.writeUInt32LE(0xa1b2c3d4, 0);
+    header.writeUInt16LE(2, 4);
+    header.writeUInt16LE(4, 6);
+    header.writeUInt32LE(65_535, 16);
+    header.writeUInt32LE(1, 20);
+    fs.writeFileSync(empty, header);
+    const loadsPino = (capture: string) => {
+      const alerts = tmp('alerts.ndjson');
+      const r = spawnSync(process.execPath, [CLI, 'replay', capture, '--alerts', alerts, '--flows', tmp('flows.ndjson')], {
+        encoding: 'utf8', cwd: REPO_ROOT, env: { ...process.env, NODE_DEBUG: 'module' },
+      });
+      expect(r.status, r.stderr.slice(-500)).toBe(0);
+      expect(fs.existsSync(alerts)).toBe(true);
+      return /load "[^"]*node_modules\/pino\/pino\.js"/.test(r.stderr);
+    };
+    expect(loadsPino(empty)).toBe(false);
+    expect(loadsPino(DEMO)).toBe(true);
+  });
+
   it('writes flow records to stdout with --flows - and IPAudit columns with --flows-format ipaudit', () => {
     const json = tapaudit(['replay', DEMO, '--flows', '-', '-q']);
     expect(json.code).toBe(0);

@@ -111,6 +111,36 @@ describe('writing', () => {
     expect(cur.at(-1)!.message).toMatch(/#299$/);
   });
 
+  it('before the first alert: the file is there, empty; flush, reopen after a rename and close work', async () => {
+    // pino and its stream are made with the first alert (openAlertLog), not at open.
+    const f = path.join(tmp, 'quiet.ndjson');
+    fs.writeFileSync(f, 'an earlier replay\n');
+    const log = openAlertLog(f);
+    expect(fs.readFileSync(f, 'utf8')).toBe('');
+    await log.flush();
+    fs.renameSync(f, `${f}.1`);
+    log.reopen();
+    expect(fs.readFileSync(f, 'utf8')).toBe('');
+    log.write(scanAlert(7));
+    await log.close();
+    expect(lines(f).map((r) => r.message)).toEqual([scanAlert(7).message]);
+    expect(fs.readFileSync(`${f}.1`, 'utf8')).toBe('');
+    expect(log.count).toBe(1);
+    const never = openAlertLog(path.join(tmp, 'never.ndjson'));
+    await never.close();
+    expect(fs.readFileSync(path.join(tmp, 'never.ndjson'), 'utf8')).toBe('');
+  });
+
+  it('append (the live sensor) keeps what the file held; the first alert goes after it', async () => {
+    const f = path.join(tmp, 'sensor.ndjson');
+    fs.writeFileSync(f, `${JSON.stringify({ message: 'yesterday' })}\n`);
+    const log = openAlertLog(f, { append: true });
+    expect(lines(f)).toHaveLength(1);
+    log.write(scanAlert(1));
+    await log.close();
+    expect(lines(f).map((r) => r.message)).toEqual(['yesterday', scanAlert(1).message]);
+  });
+
   it('creates missing parent folders', async () => {
     const f = path.join(tmp, 'a', 'b', 'alerts.ndjson');
     const log = openAlertLog(f);
