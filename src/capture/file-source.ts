@@ -21,8 +21,15 @@ import { PcapngParser } from './pcapng.js';
 import { READ_AHEAD_CHUNK_BYTES, ReadAhead } from './read-ahead.js';
 import type { PacketHandler, PacketSource, SourceWarning } from './source.js';
 
-/** 8 MiB read chunks for files read on this thread (below READ_AHEAD_MIN_BYTES, and gzip input): syscalls and event-loop turns are noise (see above). */
-export const CHUNK_BYTES = 8 * 1024 * 1024;
+/**
+ * Read chunks for files read on this thread (below READ_AHEAD_MIN_BYTES, and gzip input),
+ * into one buffer reused for the whole file. 1 MiB, not the 8 MiB of before: each page of
+ * the buffer costs a page fault the first time it is written (~11 us on the session 7-9
+ * VM, bench/RESULTS.md "Page faults"), and a 30 MB capture (25,000 real packets) made
+ * ~2,000 more of them with 8 MiB: 9,100-12,100 -> 7,200-7,300 faults per replay, 0.38-0.40
+ * -> 0.31-0.34 s (4 alternating runs). 30 reads instead of 4 are noise.
+ */
+export const CHUNK_BYTES = 1024 * 1024;
 /**
  * Plain files from this size are read on a second thread (read-ahead.ts); below it the
  * thread's start-up (~20 ms) would cost more than the reads it takes over.
