@@ -1,9 +1,9 @@
 /**
  * A CommonJS package loaded on first use instead of at start-up. For packages only some
  * runs need, whose import is a noticeable part of a replay's start: pino (~30 ms, only
- * once an alert is written), cli-progress (~8 ms, only on a terminal). Every replay and every
- * flow-end worker used to load both. (yaml, ~27 ms this way, is bundled into the config
- * loader's chunk instead, which only a run with --config imports: config/open.ts.)
+ * once an alert is written), cli-progress (~8 ms, only on a terminal). Every replay and
+ * every flow-end worker used to load both. (yaml, ~27 ms this way, is bundled into the
+ * config loader's chunk instead, which only a run with --config imports: config/open.ts.)
  */
 import { createRequire } from 'node:module';
 
