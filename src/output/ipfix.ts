@@ -17,20 +17,18 @@
  * per packet.
  */
 import type dgram from 'node:dgram';
-import { createRequire } from 'node:module';
 import type { EndReason, FlowRecord } from '../flow/record.js';
 import { UserError } from '../util/errors.js';
+import { lazyModule } from '../util/lazy-module.js';
 
 /**
  * node:dgram, node:dns and node:net, loaded on first use (a --ipfix target to check or an
  * exporter to open): every replay and every flow-end worker imports this module, and
  * loading those three cost 5-7 ms of start-up per thread on the session 8 VM.
  */
-const requireBuiltin = createRequire(import.meta.url);
-let netModules: { dgram: typeof import('node:dgram'); dns: typeof import('node:dns'); net: typeof import('node:net') } | null = null;
-function network(): NonNullable<typeof netModules> {
-  return (netModules ??= { dgram: requireBuiltin('node:dgram'), dns: requireBuiltin('node:dns'), net: requireBuiltin('node:net') });
-}
+const dgramModule = lazyModule<typeof import('node:dgram')>('node:dgram');
+const dnsModule = lazyModule<typeof import('node:dns')>('node:dns');
+const netModule = lazyModule<typeof import('node:net')>('node:net');
 
 /** IANA port for IPFIX over UDP (RFC 7011 §10.3.4; nfcapd's own default is 9995). */
 export const IPFIX_DEFAULT_PORT = 4739;
@@ -416,7 +414,7 @@ export function parseIpfixTarget(text: string, what = '--ipfix'): IpfixTarget {
     portText = bracket[2];
   } else if (text.split(':').length === 2) {
     [host, portText] = text.split(':') as [string, string];
-  } else if (text.includes(':') && network().net.isIPv6(text)) {
+  } else if (text.includes(':') && netModule().isIPv6(text)) {
     host = text;
   }
   const port = portText === undefined ? IPFIX_DEFAULT_PORT : Number(portText);
@@ -520,7 +518,9 @@ export class IpfixExporter {
 
   private open(): void {
     const { host, port } = this.target;
-    const { dgram, dns, net } = network();
+    const dgram = dgramModule();
+    const dns = dnsModule();
+    const net = netModule();
     const connect = (address: string, family: number) => {
       const s = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
       this.socket = s;
