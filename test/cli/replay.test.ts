@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { PcapWriter } from '../../src/gen/pcap-writer.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 
 const CLI = path.join(REPO_ROOT, 'dist', 'bin', 'tapaudit.js');
@@ -45,13 +46,7 @@ describe('tapaudit replay', () => {
 
   it('loads pino with the first alert: a replay without alerts never does (~30 ms of its start)', () => {
     const empty = tmp('empty.pcap');
-    const header = Buffer.alloc(24);
-    header.writeUInt32LE(0xa1b2c3d4, 0);
-    header.writeUInt16LE(2, 4);
-    header.writeUInt16LE(4, 6);
-    header.writeUInt32LE(65_535, 16);
-    header.writeUInt32LE(1, 20);
-    fs.writeFileSync(empty, header);
+    PcapWriter.create(empty).close(); // the global header, no packet
     const loadsPino = (capture: string) => {
       const alerts = tmp('alerts.ndjson');
       const r = spawnSync(process.execPath, [CLI, 'replay', capture, '--alerts', alerts, '--flows', tmp('flows.ndjson')], {
