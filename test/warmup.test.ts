@@ -10,7 +10,7 @@ describe('warm-up packets (src/warmup.ts)', () => {
   it('decode and end as the kinds they stand for', async () => {
     const flows: FlowRecord[] = [];
     const config = loadConfig();
-    // With the warm-up's own table (what Pipeline.open gives it) and with the default one.
+    // With the warm-up's own table, as Pipeline.open gives it.
     config.flows = { ...config.flows, ...WARM_UP_FLOWS };
     const p = new Pipeline({ config, onFlow: (f) => flows.push(Object.assign(Object.create(Object.getPrototypeOf(f)), f, { vlans: [...f.vlans] })) });
     warmUp({ onPacket: p.onPacket, expireAll: () => p.table.expireAll('shutdown') });
