@@ -41,6 +41,16 @@ function fail(err: unknown): void {
   });
 }
 
+// An error outside main()'s chain (the alert channel's listener below, a stream
+// callback) would end this thread with nothing in ctrl: the packet thread, asleep in
+// claim() while the ring is full, sees the worker's 'error' event only back in its event
+// loop, so it waited STALL_MS (60 s) and then reported a stall instead of the error (seen
+// when an alert from group A could not be written). Mark the ring dead and say why first.
+process.on('uncaughtException', (err) => {
+  fail(err);
+  process.exit(1);
+});
+
 async function main(): Promise<void> {
   // Split (src/offload.ts): group A sends its alerts to the worker that owns the alert log,
   // which waits for A's end before closing it.

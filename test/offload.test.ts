@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pathToFileURL } from 'node:url';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import { CONN_STATES, END_REASONS, FlowRecord, NO_VLANS } from '../src/flow/record.js';
 import { SLOT_BYTES, SlotViews } from '../src/flow/wire.js';
 import { formatAddr } from '../src/util/ip.js';
@@ -197,5 +198,46 @@ describe('FlowOffload.warmUpAsStarted (the warm-up pipeline\'s throwaway ring)',
     expect(offload.stats()).toBeNull();
     const stats = await offload.finish(2);
     expect(stats.detectors.alerts).toEqual({});
+  }, 20_000);
+});
+
+describe('a flow-end worker that fails outside its read loop', () => {
+  it('marks the ring dead at once and posts the error, so a packet thread waiting for room stops waiting', async () => {
+    const { CTRL_DEAD, ctrlRead } = await built<typeof import('../src/offload.js')>('offload.js');
+    const ring = new SharedArrayBuffer(16 * SLOT_BYTES);
+    const ctrl = new SharedArrayBuffer(6 * 4);
+    const { port1, port2 } = new MessageChannel();
+    // The output worker of the split: alerts from group A come over the channel. One it
+    // cannot write throws in the channel's listener, outside the loop that reads the ring.
+    const data: import('../src/offload.js').WorkerData = {
+      options: { config: loadConfig(), alertsDest: path.join(tmp, 'dead-ring-alerts.ndjson') },
+      ring, ctrl, index: 0, wrapFrom: 0, wrapSlots: 16, peer: { port: port2, role: 'receive' },
+    };
+    const worker = new Worker(path.join(REPO_ROOT, 'dist', 'offload-worker.js'), { workerData: data, transferList: [port2] });
+    const messages: import('../src/offload.js').WorkerMessage[] = [];
+    worker.on('message', (m: import('../src/offload.js').WorkerMessage) => messages.push(m));
+    worker.on('error', () => {});
+    const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
+    port1.postMessage({ type: 'alert', alert: null });
+    // The flag claim() checks while it waits for room. Without the worker's
+    // uncaughtException handler it stayed 0 (the thread died with nothing in ctrl) and
+    // this returned 'timed-out'.
+    const woke = await new Promise<string>((resolve) => {
+      const ctrlView = new Int32Array(ctrl);
+      const started = Date.now();
+      const poll = (): void => {
+        if (Atomics.load(ctrlView, CTRL_DEAD) === 1) resolve('dead');
+        else if (Date.now() - started > 10_000) resolve('timed-out');
+        else setTimeout(poll, 5);
+      };
+      poll();
+    });
+    expect(woke).toBe('dead');
+    expect(await exited).toBe(1);
+    expect(Atomics.load(new Int32Array(ctrl), ctrlRead(0))).toBe(0);
+    const error = messages.find((m) => m.type === 'error');
+    expect(error?.type === 'error' && error.error.user).toBe(false);
+    expect(error?.type === 'error' && error.error.message).toMatch(/severity/);
+    port1.close();
   }, 20_000);
 });
