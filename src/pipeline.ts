@@ -120,7 +120,6 @@ export class Pipeline {
     const p = new Pipeline(opts, true);
     const offload = new FlowOffload(opts, () => p.flowsPerPacket() >= SPLIT_FLOWS_PER_PACKET);
     p.offload = offload;
-    p.table.textAddresses = false;
     p.table.subscribe(offload.onFlow);
     return p;
   }

@@ -12,7 +12,7 @@ describe('warm-up packets (src/warmup.ts)', () => {
     const config = loadConfig();
     // With the warm-up's own table, as Pipeline.open gives it.
     config.flows = { ...config.flows, ...WARM_UP_FLOWS };
-    const p = new Pipeline({ config, onFlow: (f) => flows.push(Object.assign(Object.create(Object.getPrototypeOf(f)), f, { vlans: [...f.vlans] })) });
+    const p = new Pipeline({ config, onFlow: (f) => flows.push(Object.assign(Object.create(Object.getPrototypeOf(f)), f, { srcIp: f.srcIp, dstIp: f.dstIp, vlans: [...f.vlans] })) });
     warmUp({ onPacket: p.onPacket, expireAll: () => p.table.expireAll('shutdown') });
     const stats = await p.finish();
     const perRound = warmUpFrames(0).frames.length;

@@ -137,7 +137,6 @@ async function measureFlowEndParts(file: string, runs: number, flowsOut: string)
     }
     slots.writeFlow(n++, r);
   });
-  table.textAddresses = false;
   const packet = new DecodedPacket();
   await openCaptureFiles([file]).run((buf, off, cap, wire, ts, lt) => {
     packet.tsMicros = ts;

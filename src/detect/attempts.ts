@@ -391,15 +391,18 @@ export class CompactAttempts {
   private readonly u16: Uint16Array[] = [];
   /** IPv6 hosts (text) by chunk, CHUNK_SLOTS x pairsPerSlot; made at a chunk's first one. */
   private readonly text: (string | undefined)[][] = [];
-  private readonly source: string[] = [];
 
   constructor(readonly pairsPerSlot: number) {
     if (!(pairsPerSlot >= 1)) throw new Error(`CompactAttempts: pairsPerSlot must be >= 1, got ${pairsPerSlot}`);
     this.words = W_PAIRS + PAIR_WORDS * pairsPerSlot;
   }
 
-  /** A slot for a new source, counters at zero. */
-  alloc(sourceIp: string, micros: number): number {
+  /**
+   * A slot for a new source, counters at zero. The source's text is not kept: upgrade()
+   * is given it by the flow that upgrades (the same source), so a source seen once, as
+   * each of a spoofed flood's are, never has its address made into text.
+   */
+  alloc(micros: number): number {
     let slot = this.freeSlots.pop();
     if (slot === undefined) {
       slot = this.top++;
@@ -412,14 +415,12 @@ export class CompactAttempts {
     }
     const r = this.recordOf(slot);
     this.i32[slot >> CHUNK_SHIFT]![r + W_COUNT] = 0;
-    this.source[slot] = sourceIp;
     this.reset(slot, micros);
     this.f64[slot >> CHUNK_SHIFT]![(r + W_LAST) >> 1] = micros;
     return slot;
   }
 
   free(slot: number): void {
-    this.source[slot] = '';
     const text = this.text[slot >> CHUNK_SHIFT];
     if (text !== undefined) text.fill(undefined, this.textOf(slot), this.textOf(slot) + this.pairsPerSlot);
     this.i32[slot >> CHUNK_SHIFT]![this.recordOf(slot) + W_COUNT] = 0;
@@ -519,15 +520,15 @@ export class CompactAttempts {
     return n;
   }
 
-  /** The full window with everything this slot holds; the slot stays allocated (free it). */
-  upgrade(slot: number, local: boolean): SourceWindow {
+  /** The full window of `sourceIp` with everything its slot holds; the slot stays allocated (free it). */
+  upgrade(slot: number, sourceIp: string, local: boolean): SourceWindow {
     const c = slot >> CHUNK_SHIFT;
     const rec = this.i32[c]!;
     const recF = this.f64[c]!;
     const r = this.recordOf(slot);
     const text = this.text[c];
     const t0 = this.textOf(slot);
-    const w = new SourceWindow(this.source[slot]!, local, recF[(r + W_FIRST) >> 1]!);
+    const w = new SourceWindow(sourceIp, local, recF[(r + W_FIRST) >> 1]!);
     for (let i = 0, p = r + W_PAIRS; i < rec[r + W_COUNT]!; i++, p += PAIR_WORDS) {
       const host = rec[p + P_TEXT] === 1 ? text![t0 + i]! : rec[p + P_HOST]!;
       w.restorePair(host, rec[p + P_PORT]!, rec[p + P_PROBES]!, recF[(p + P_LAST) >> 1]!);

@@ -111,7 +111,7 @@ export const backdoorModule: DetectorModule<BackdoorConfig> = {
         severity = (2 + stage) as Severity;
         // The likely compromised side: a local listener answering (nc -l -p 31337), or a
         // local client calling a remote handler (reverse shell, dropper download).
-        const suspect = !ctx.isLocal(flow.dstIp) && ctx.isLocal(flow.srcIp) ? flow.srcIp : flow.dstIp;
+        const suspect = !ctx.dstIsLocal(flow) && ctx.srcIsLocal(flow) ? flow.srcIp : flow.dstIp;
         if (stage === STAGE_ATTEMPT) {
           message = `${flow.srcIp} tried ${flow.dstIp} on ${service} (${label}): ${flow.state}, no connection`;
         } else if (stage === STAGE_ESTABLISHED) {
@@ -140,8 +140,8 @@ export const backdoorModule: DetectorModule<BackdoorConfig> = {
           pkts_toclient: flow.pktsToClient,
           payload_toserver: flow.payloadToServer,
           payload_toclient: flow.payloadToClient,
-          initiator_local: ctx.isLocal(flow.srcIp),
-          server_local: ctx.isLocal(flow.dstIp),
+          initiator_local: ctx.srcIsLocal(flow),
+          server_local: ctx.dstIsLocal(flow),
         },
         // Failed attempts fold per source (a port scan touching 20 listed ports is one
         // finding, the scan detector's); a connection is its own finding per server:port.
@@ -159,7 +159,7 @@ export const backdoorModule: DetectorModule<BackdoorConfig> = {
         if (!isBackdoor && !isIrc) return;
         if (!directionTrusted(flow)) return;
         if (allowDst.matchWords(flow.dstAddr, flow.ipVersion)) return;
-        if (isIrc && (!ctx.isLocal(flow.srcIp) || knownIrc.matchWords(flow.dstAddr, flow.ipVersion))) return;
+        if (isIrc && (!ctx.srcIsLocal(flow) || knownIrc.matchWords(flow.dstAddr, flow.ipVersion))) return;
         report(flow, isIrc);
       },
     };

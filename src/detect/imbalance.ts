@@ -363,8 +363,8 @@ export const imbalanceModule: DetectorModule<ImbalanceConfig> = {
     return {
       onFlowEnd(flow: FlowRecord): void {
         if (windowStartMicros < 0) windowStartMicros = flow.endMicros;
-        const srcLocal = ctx.isLocal(flow.srcIp);
-        const dstLocal = ctx.isLocal(flow.dstIp);
+        const srcLocal = ctx.srcIsLocal(flow);
+        const dstLocal = ctx.dstIsLocal(flow);
         if (!srcLocal && !dstLocal) return;
         const proto = flow.proto;
         if (srcLocal) {

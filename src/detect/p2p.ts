@@ -109,15 +109,15 @@ class P2pDetector implements Detector {
           return;
         }
         if (slot === undefined) {
-          slot = this.compact.alloc(flow.srcIp, micros);
+          slot = this.compact.alloc(micros);
           this.sources.set(key, slot);
         } else {
           this.compact.expire(slot, micros, this.windowMicros);
         }
         if (this.compact.add(slot, host, portKey, flow.srcPort, verdict, micros, Infinity, Infinity) !== COMPACT_UPGRADE) return;
       }
-      const local = this.ctx.isLocal(flow.srcIp);
-      state = new P2pState(slot !== undefined ? this.compact.upgrade(slot, local) : new SourceWindow(flow.srcIp, local, micros));
+      const local = this.ctx.srcIsLocal(flow);
+      state = new P2pState(slot !== undefined ? this.compact.upgrade(slot, flow.srcIp, local) : new SourceWindow(flow.srcIp, local, micros));
       if (slot !== undefined) this.compact.free(slot);
       this.sources.set(key, state);
     } else {

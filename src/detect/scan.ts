@@ -129,16 +129,16 @@ class ScanDetector implements Detector {
       const host = dstHostKey(flow);
       let slot = entry;
       if (slot === undefined) {
-        slot = this.compact.alloc(flow.srcIp, micros);
+        slot = this.compact.alloc(micros);
         this.sources.set(key, slot);
       } else {
         this.compact.expire(slot, micros, this.windowMicros);
       }
       const c = this.config;
       const r = this.compact.add(slot, host, portKey, flow.srcPort, verdict, micros, c.portMinPorts,
-        this.ctx.isLocal(flow.srcIp) ? c.localAddressMinHosts : c.addressMinHosts);
+        this.ctx.srcIsLocal(flow) ? c.localAddressMinHosts : c.addressMinHosts);
       if (r !== COMPACT_UPGRADE) return;
-      state = this.compact.upgrade(slot, this.ctx.isLocal(flow.srcIp));
+      state = this.compact.upgrade(slot, flow.srcIp, this.ctx.srcIsLocal(flow));
       this.compact.free(slot);
       this.sources.set(key, state);
     } else {

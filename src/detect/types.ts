@@ -69,6 +69,13 @@ export interface DetectorContext {
   /** True when the address (text form) is in the configured local networks. */
   isLocal(ip: string): boolean;
   /**
+   * True when the flow's src (initiator) or dst (responder) is in the local networks: from
+   * the address words, worked out once per flow however many detectors ask, and without
+   * making the address text (FlowRecord.srcIp).
+   */
+  srcIsLocal(flow: FlowRecord): boolean;
+  dstIsLocal(flow: FlowRecord): boolean;
+  /**
    * A bounded LRU table for per-host state. `name` appears in stats
    * (`detector_evictions.<detectorId>.<name>`). `onEvict` is called for each entry the
    * bound pushes out (not for delete/clear), so a detector that keeps its per-host state

@@ -4,7 +4,7 @@
  * synchronously; a subscriber that keeps anything must copy it (strings and numbers are
  * safe to keep; the address arrays are overwritten by the next record).
  */
-import { formatIPv4 } from '../util/ip.js';
+import { formatAddr, formatIPv4 } from '../util/ip.js';
 
 export const END_REASONS = ['idle', 'active', 'fin', 'rst', 'capacity', 'shutdown'] as const;
 export type EndReason = (typeof END_REASONS)[number];
@@ -25,9 +25,39 @@ export class FlowRecord {
   /** Initiator ("src") and responder ("dst") as words (see DecodedPacket). */
   readonly srcAddr = new Uint32Array(4);
   readonly dstAddr = new Uint32Array(4);
-  /** Text forms, filled when the record is emitted. */
-  srcIp = '';
-  dstIp = '';
+  /**
+   * Text forms of srcAddr and dstAddr (util/ip.ts formatAddr), made on first read and kept
+   * until the words change (addressesChanged). Most records never need them: detectors
+   * key hosts by the words (srcHostKey) and ask locality from them (DetectorContext
+   * .srcIsLocal), and the flow log writes IPv4 from the words. Made for every record, two
+   * strings per flow in each flow-end worker cost ~420 ns a flow where the addresses are
+   * new (1M one-packet flows from 1M sources: reading a slot back 457 -> 35 ns a flow,
+   * much of it the scavenges copying the strings util/ip.ts's text cache holds). Whole
+   * replays, median of 4 alternating rounds: churn bench 3.90 -> 3.24 s, those 1M
+   * one-packet flows 5.26 -> 4.08 s, a 1.2M-packet spoofed SYN flood 4.48 -> 3.68 s; the
+   * real and header-only benches unchanged (bench/RESULTS.md, session 10).
+   */
+  get srcIp(): string {
+    return (this.srcText ??= formatAddr(this.srcAddr, this.ipVersion));
+  }
+  set srcIp(text: string) {
+    this.srcText = text;
+  }
+  get dstIp(): string {
+    return (this.dstText ??= formatAddr(this.dstAddr, this.ipVersion));
+  }
+  set dstIp(text: string) {
+    this.dstText = text;
+  }
+  // '' until the first addressesChanged(), as a new record's text was before.
+  private srcText: string | null = '';
+  private dstText: string | null = '';
+
+  /** srcAddr, dstAddr or ipVersion were overwritten: the text forms are made again when read. */
+  addressesChanged(): void {
+    this.srcText = null;
+    this.dstText = null;
+  }
   srcPort = 0;
   dstPort = 0;
   pktsToServer = 0;

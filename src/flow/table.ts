@@ -204,8 +204,6 @@ export class FlowTable {
   private readonly subscribers: FlowSubscriber[] = [];
   private readonly record = new FlowRecord();
 
-  /** Fill srcIp/dstIp of emitted records (subscribers that only copy words turn it off). */
-  textAddresses = true;
   /** Packet clock: the highest timestamp seen, so time never runs backwards. */
   clockMicros = -Infinity;
   private nextSweepMicros = -Infinity;
@@ -596,11 +594,7 @@ export class FlowTable {
       r.dstAddr[i] = this.u32[w + U32_DST + i]!;
     }
     r.ipVersion = v;
-    // Off when the flows go to a worker, which makes the text itself (src/offload.ts).
-    if (this.textAddresses) {
-      r.srcIp = formatAddr(r.srcAddr, v);
-      r.dstIp = formatAddr(r.dstAddr, v);
-    }
+    r.addressesChanged();
     r.startMicros = this.f64[slot * R64 + F64_START]!;
     r.endMicros = this.f64[slot * R64 + F64_LAST]!;
     const proto = this.u8[slot * R8 + U8_PROTO]!;

@@ -4,13 +4,12 @@
  * a worker thread: src/offload.ts. One slot = one FlowRecord, or a clock tick, or the end.
  *
  * Fixed 256-byte slots read through typed-array views of one SharedArrayBuffer: no
- * allocation, no structured clone, no message per flow. Addresses travel as words; the
- * worker makes their text (formatAddr), which takes that cost off the packet thread too.
+ * allocation, no structured clone, no message per flow. Addresses travel as words; in the
+ * worker the record makes their text only if something reads it (FlowRecord.srcIp).
  * ICMP details that are text in the record (error sender, quoted addresses) travel as
  * latin1 bytes (at most 39 characters, an IPv6 address).
  */
 import { CONN_STATES, END_REASONS, NO_VLANS, type FlowRecord } from './record.js';
-import { formatAddr } from '../util/ip.js';
 
 export const SLOT_BYTES = 256;
 export const KIND_FLOW = 1;
@@ -161,7 +160,7 @@ export class SlotViews {
     }
   }
 
-  /** Fill `r` from a flow slot, with the address text made here. */
+  /** Fill `r` from a flow slot (its address text is made if a reader asks for it). */
   readFlow(slot: number, r: FlowRecord): void {
     const f = slot * 32;
     const w = slot * 64;
@@ -211,8 +210,7 @@ export class SlotViews {
     } else {
       r.icmpErrorFrom = r.icmpQuotedSrcIp = r.icmpQuotedDstIp = '';
     }
-    r.srcIp = formatAddr(r.srcAddr, v);
-    r.dstIp = formatAddr(r.dstAddr, v);
+    r.addressesChanged();
   }
 
   private writeString(at: number, s: string): void {

@@ -24,6 +24,8 @@ export function fakeContext(localNetworks: string[] = ['10.0.0.0/8', '192.168.0.
     evictions,
     emit(a) { alerts.push(a); },
     isLocal(ip) { return local.matchText(ip); },
+    srcIsLocal(f) { return local.matchWords(f.srcAddr, f.ipVersion); },
+    dstIsLocal(f) { return local.matchWords(f.dstAddr, f.ipVersion); },
     table<K extends {}, V extends {}>(name: string, maxEntries: number, onEvict?: (value: V, key: K) => void): BoundedTable<K, V> {
       return new LruTable<K & (number | string), V>(maxEntries, (v, k) => {
         evictions.set(name, (evictions.get(name) ?? 0) + 1);

@@ -239,8 +239,8 @@ describe('boundedTable growth', () => {
   });
 });
 
-describe('isLocal on the flow being handed out', () => {
-  it('answers from the flow address words and agrees with the text path, v4 and v6', async () => {
+describe('srcIsLocal / dstIsLocal on the flow being handed out', () => {
+  it('answer from the flow address words and agree with the text path, v4 and v6', async () => {
     const { parseAddr } = await import('../../src/util/ip.js');
     const seen: boolean[][] = [];
     const probe: DetectorModule<Record<string, never>> = {
@@ -249,6 +249,8 @@ describe('isLocal on the flow being handed out', () => {
       schema: () => z.strictObject({}),
       create: (_c, ctx) => ({
         onFlowEnd: (f) => {
+          // Twice: the second answer comes from the per-flow cache.
+          seen.push([ctx.srcIsLocal(f), ctx.dstIsLocal(f), ctx.srcIsLocal(f), ctx.dstIsLocal(f)]);
           seen.push([ctx.isLocal(f.srcIp), ctx.isLocal(f.dstIp), ctx.isLocal('192.168.1.1'), ctx.isLocal('8.8.8.8')]);
         },
       }),
@@ -264,9 +266,9 @@ describe('isLocal on the flow being handed out', () => {
       runner.onFlowEnd(f);
     }
     expect(seen).toEqual([
-      [true, false, false, false],
-      [true, false, false, false],
-      [false, true, false, false],
+      [true, false, true, false], [true, false, false, false],
+      [true, false, true, false], [true, false, false, false],
+      [false, true, false, true], [false, true, false, false],
     ]);
   });
 });

@@ -19,6 +19,12 @@ export class FakeContext implements DetectorContext {
   isLocal(ip: string): boolean {
     return ip.startsWith(this.localPrefix);
   }
+  srcIsLocal(f: FlowRecord): boolean {
+    return this.isLocal(f.srcIp);
+  }
+  dstIsLocal(f: FlowRecord): boolean {
+    return this.isLocal(f.dstIp);
+  }
   table<K extends {}, V extends {}>(name: string, maxEntries: number, onEvict?: (value: V, key: K) => void): BoundedTable<K, V> {
     const t = new LruTable<K & (number | string), V>(maxEntries, onEvict) as unknown as BoundedTable<K, V>;
     this.tables.set(name, t as unknown as BoundedTable<{}, {}>);

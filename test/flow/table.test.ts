@@ -48,8 +48,9 @@ function fill(p: DecodedPacket, x: Pkt): void {
 
 /** Run packets through a table; returns copies of the emitted records (JSON-like). */
 function run(pkts: Pkt[], opts: Partial<FlowTableOptions> = {}, shutdown = true) {
-  const out: FlowRecord[] = [];
-  const table = new FlowTable(opts, (f) => out.push({ ...f, srcAddr: f.srcAddr.slice(), dstAddr: f.dstAddr.slice(), vlans: [...f.vlans] }));
+  const out: Omit<FlowRecord, 'addressesChanged'>[] = [];
+  // The address text is an accessor (made on first read): copied by name.
+  const table = new FlowTable(opts, (f) => out.push({ ...f, srcIp: f.srcIp, dstIp: f.dstIp, srcAddr: f.srcAddr.slice(), dstAddr: f.dstAddr.slice(), vlans: [...f.vlans] }));
   const p = new DecodedPacket();
   const reasons: number[] = [];
   for (const x of pkts) {
@@ -323,7 +324,7 @@ describe('fragments, VLANs, collisions and accounting', () => {
     }
     const records = (forced: boolean) => {
       const out: string[] = [];
-      const table = new FlowTable({ maxFlows: 3000 }, (f) => out.push(JSON.stringify({ ...f, srcAddr: [...f.srcAddr], dstAddr: [...f.dstAddr] })));
+      const table = new FlowTable({ maxFlows: 3000 }, (f) => out.push(JSON.stringify({ ...f, srcIp: f.srcIp, dstIp: f.dstIp, srcAddr: [...f.srcAddr], dstAddr: [...f.dstAddr] })));
       const t = table as unknown as { tupleHash: (...a: unknown[]) => number; size: number };
       if (forced) {
         const real = t.tupleHash.bind(table);
