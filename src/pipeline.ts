@@ -19,7 +19,7 @@ import { FlowTable } from './flow/table.js';
 import type { IpfixStats } from './output/ipfix.js';
 import { FlowOffload } from './offload.js';
 import { checkWritable } from './output/sink.js';
-import { WARM_UP_FLOWS, warmUp } from './warmup.js';
+import { WARM_UP_FLOWS, WARM_UP_MIN_BYTES, warmUp } from './warmup.js';
 
 export interface PipelineOptions extends FlowEndOptions {
   /** Also hand every flow / alert to these (tests). Only with the in-thread flow-end stage. */
@@ -101,14 +101,17 @@ export class Pipeline {
    * the packet work on this one: what the CLI runs. Output paths are checked here, before
    * any packet is read.
    */
-  static async open(opts: FlowEndOptions, when: 'now' | 'adaptive' = 'now'): Promise<Pipeline> {
+  static async open(opts: FlowEndOptions, when: 'now' | 'adaptive' = 'now', inputBytes = -1): Promise<Pipeline> {
     // The usual mistakes (no such folder, read-only, a directory) are caught here, so
     // packets need not wait for the workers to load their modules and open the files.
     for (const dest of [opts.flowsDest, opts.alertsDest]) if (dest && dest !== '-') checkWritable(dest);
     // Made-up packets through a pipeline built the same way, first (src/warmup.ts): a
-    // small table (WARM_UP_FLOWS), no outputs, no worker; dropped afterwards.
-    const spare = Pipeline.offloaded({ config: { ...opts.config, flows: { ...opts.config.flows, ...WARM_UP_FLOWS } } });
-    warmUp({ onPacket: spare.onPacket, expireAll: () => spare.table.expireAll('shutdown'), asStarted: () => spare.offload!.warmUpAsStarted() });
+    // small table (WARM_UP_FLOWS), no outputs, no worker; dropped afterwards. Not for a
+    // replay of a small input (`inputBytes`, -1 when unknown: WARM_UP_MIN_BYTES).
+    if (inputBytes < 0 || inputBytes >= WARM_UP_MIN_BYTES) {
+      const spare = Pipeline.offloaded({ config: { ...opts.config, flows: { ...opts.config.flows, ...WARM_UP_FLOWS } } });
+      warmUp({ onPacket: spare.onPacket, expireAll: () => spare.table.expireAll('shutdown'), asStarted: () => spare.offload!.warmUpAsStarted() });
+    }
     const p = Pipeline.offloaded(opts);
     // 'adaptive' (replay): the workers start when the traffic's shape is known (tick below).
     if (when === 'now') p.offload!.start();

@@ -38,6 +38,17 @@ import {
 } from './gen/pcap-writer.js';
 
 /**
+ * Replay input below this many bytes is not worth the warm-up: its ~10 ms of made-up
+ * packets through cold code buy nothing when the capture ends before TurboFan would have
+ * optimised the packet path anyway. Alternating runs (session 10 VM), wall: the four
+ * captures of ../shared/captures/bench (2.5-3.8 MB, 1,723-7,451 packets), 8 rounds, mean
+ * 264 -> 253 ms without it; the first 16,000 packets of the real bench capture (22 MB)
+ * 322 -> 320 ms median (8 rounds), a wash; from 100,000 packets (80 MB) up it pays (see
+ * above).
+ */
+export const WARM_UP_MIN_BYTES = 8 * 1024 * 1024;
+
+/**
  * The warm-up pipeline's flow table: 16 flows (fewer than a round makes, so some leave
  * by capacity) and a 2 s active timeout (the flow of every round is cut on the way).
  */

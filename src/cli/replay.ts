@@ -78,7 +78,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     flowsFormat,
     alertsDest: values.alerts ?? config.outputs.alerts,
     ipfix: ipfixOptions('replay', config.outputs.ipfix, values.ipfix, values['ipfix-domain']),
-  }, 'adaptive');
+  }, 'adaptive', source.progress().total);
 
   // SIGTERM/SIGINT: stop reading, then finish normally: every flow in memory is emitted
   // with reason "shutdown", detectors flush, outputs are closed. Nothing is lost.

@@ -1,0 +1,27 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../src/config/index.js';
+import { Pipeline } from '../src/pipeline.js';
+import * as warmup from '../src/warmup.js';
+
+// The warm-up itself, counted: Pipeline.open calls it through the module.
+vi.mock('../src/warmup.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../src/warmup.js')>();
+  return { ...actual, warmUp: vi.fn(actual.warmUp) };
+});
+
+describe('Pipeline.open warms the packet path up unless the replay input is small', () => {
+  afterEach(() => vi.mocked(warmup.warmUp).mockClear());
+
+  for (const [what, bytes, calls] of [
+    ['input of unknown size (live, stdin)', -1, 1],
+    ['a replay of WARM_UP_MIN_BYTES', warmup.WARM_UP_MIN_BYTES, 1],
+    ['a replay of one byte less', warmup.WARM_UP_MIN_BYTES - 1, 0],
+    ['an empty replay', 0, 0],
+  ] as const) {
+    it(`${what}: ${calls ? 'warmed up' : 'not warmed up'}`, async () => {
+      const p = await Pipeline.open({ config: loadConfig() }, 'adaptive', bytes);
+      expect(vi.mocked(warmup.warmUp)).toHaveBeenCalledTimes(calls);
+      await p.finish();
+    });
+  }
+});
