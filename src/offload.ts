@@ -47,16 +47,21 @@ export const SPLIT_GROUP_A: readonly string[] = ['scan', 'p2p', 'backdoor', 'icm
 /** 65,536 slots of 256 B: 16 MiB, about a second of churn-bench flows. */
 export const RING_SLOTS = 65_536;
 /**
- * A replay's workers cycle through this many slots after those written before they
+ * A replay's single worker cycles through this many slots after those written before it
  * started (slotOf), not through the whole ring: a page of the ring costs a page fault the
  * first time the packet thread writes it, ~11 us on the session 7 VM (bench/RESULTS.md,
- * "Page faults"), and a replay with its workers keeping up never needs the rest. On the
- * mix and real benches that is 2,000-2,700 fewer faults on the packet thread (the whole
- * 16 MiB was touched before). Two workers (spawn) and the live sensor keep the whole
+ * "Page faults"). 16,384 slots (4 MiB) saved 2,000-2,700 faults on the mix and real
+ * benches against the whole 16 MiB (session 7). Since the worker no longer makes address
+ * text for every record (FlowRecord.srcIp, session 10) it keeps up once it runs, and what
+ * the packet thread waited for was the worker's start: on the header-only bench the ring
+ * filled ~16,000 records after the worker was started, and the packet thread waited
+ * ~135 ms in claim() while the worker loaded and warmed up. With 49,152 slots (12 MiB),
+ * alternating runs, median wall: headers 0.87 -> 0.84 s (12 rounds, faster in 10),
+ * real 1.00 -> 0.96 s (10 rounds). Two workers (spawn) and the live sensor keep the whole
  * ring: there it absorbs bursts while a worker is busy, and a waiting packet thread loses
  * packets.
  */
-export const REPLAY_WRAP_SLOTS = 16_384;
+export const REPLAY_WRAP_SLOTS = 49_152;
 /** At most this many flow-end workers (see SPLIT_GROUP_A). */
 const MAX_WORKERS = 2;
 /**
