@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { FlowEndStage } from './flow-end.js';
 import { FlowRecord } from './flow/record.js';
 import { KIND_END, KIND_FLUSH, KIND_REOPEN, SlotViews } from './flow/wire.js';
-import { CTRL_DEAD, CTRL_WRITE, ctrlRead, ctrlWaiting, deliverSlot, slotOf, type WorkerData, type WorkerMessage } from './offload.js';
+import { CTRL_DEAD, CTRL_WRITE, counterAhead, ctrlRead, ctrlWaiting, deliverSlot, slotOf, type WorkerData, type WorkerMessage } from './offload.js';
 import type { AlertInput } from './detect/types.js';
 import { isUserError } from './util/errors.js';
 import { FLOW_END_NICE, lowerThreadPriority } from './util/thread-priority.js';
@@ -72,18 +72,22 @@ async function main(): Promise<void> {
 
   let read = 0;
   for (;;) {
-    const written = Atomics.load(ctrl, CTRL_WRITE);
+    const ahead = counterAhead(Atomics.load(ctrl, CTRL_WRITE), base, read);
+    // Never more than the ring: anything else is a broken counter, and reading on would
+    // hand slots never written to the stage (and the flow log) without end.
+    if (ahead < 0 || ahead > views.slots) throw new Error(`flow ring: writer ${ahead} slots ahead of this reader (ring of ${views.slots})`);
+    const written = read + ahead;
     if (written === read) {
       Atomics.store(ctrl, CTRL_CONSUMER_WAITING, 1);
-      if (Atomics.load(ctrl, CTRL_WRITE) === read) {
-        const w = waitAsync(ctrl, CTRL_WRITE, read);
+      if (counterAhead(Atomics.load(ctrl, CTRL_WRITE), base, read) === 0) {
+        const w = waitAsync(ctrl, CTRL_WRITE, read + base);
         if (w.async) await w.value;
       }
       Atomics.store(ctrl, CTRL_CONSUMER_WAITING, 0);
       continue;
     }
     read = drain(stage, read, written);
-    Atomics.store(ctrl, CTRL_READ, read);
+    Atomics.store(ctrl, CTRL_READ, read + base);
     if (read === written) continue;
     const slot = slotOf(read, wrapFrom, wrapSlots);
     const kind = views.kind(slot);
@@ -97,7 +101,7 @@ async function main(): Promise<void> {
       const stats = await stage.finish(views.clock(slot));
       if (peer?.role === 'send') peer.port.postMessage({ type: 'end' } satisfies WorkerMessage);
       peer?.port.close();
-      Atomics.store(ctrl, CTRL_READ, read + 1);
+      Atomics.store(ctrl, CTRL_READ, read + 1 + base);
       post({ type: 'done', stats });
       port.removeAllListeners('message');
       return;
@@ -107,12 +111,12 @@ async function main(): Promise<void> {
       continue;
     }
     read++;
-    Atomics.store(ctrl, CTRL_READ, read);
+    Atomics.store(ctrl, CTRL_READ, read + base);
   }
 }
 
 const record = new FlowRecord();
-const { wrapFrom, wrapSlots } = data;
+const { wrapFrom, wrapSlots, counterBase: base } = data;
 
 /**
  * The flows and ticks from `read` on, up to `written` or YIELD_EVERY slots: returns the
@@ -129,7 +133,7 @@ function drain(stage: FlowEndStage, read: number, written: number): number {
   while (read !== end) {
     if (!deliverSlot(views, slotOf(read, wrapFrom, wrapSlots), record, stage)) return read;
     read++;
-    if ((read & 1023) === 0) Atomics.store(ctrl, CTRL_READ, read);
+    if ((read & 1023) === 0) Atomics.store(ctrl, CTRL_READ, read + base);
   }
   return read;
 }

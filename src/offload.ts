@@ -82,6 +82,20 @@ const NOTIFY_EVERY = 256;
 /** No progress from the worker for this long while the ring is full: it is stuck. */
 const STALL_MS = 60_000;
 
+/**
+ * The shared counters (CTRL_WRITE, ctrlRead) are int32, since Atomics.wait takes an
+ * Int32Array; the counts behind them are not. A sensor past 2^31 flows (about 30 hours at
+ * 20,000 flows/s) stores them wrapped: the packet thread then saw its reader 2^32 slots
+ * behind and waited for room until the stall limit, and a worker saw its writer far ahead
+ * and read slots never written. Each side keeps its own count in full and reads the other
+ * side's as a signed int32 distance from its own, which is never more than a ring:
+ * `counterAhead`. Stored values are count + base; base is 0 but for the test that starts
+ * the counters just short of the wrap.
+ */
+export function counterAhead(stored: number, base: number, own: number): number {
+  return (stored - base - own) | 0;
+}
+
 /** What the worker posts. */
 export type WorkerMessage =
   | { type: 'stats'; stats: FlowEndStats; id?: number }
@@ -99,6 +113,8 @@ export interface WorkerData {
   /** Where records are in the ring (slotOf). */
   wrapFrom: number;
   wrapSlots: number;
+  /** Added to the counts stored in ctrl (counterAhead). */
+  counterBase: number;
   /** Split: the alert channel, "send" (group A) or "receive" (the output worker). */
   peer?: { port: MessagePort; role: 'send' | 'receive' };
 }
@@ -129,12 +145,19 @@ export class FlowOffload {
    * `splitWanted` is asked once, when the workers start: with two cores, whether this
    * traffic has enough flows per packet for a second worker to pay for its start-up.
    */
-  constructor(private readonly options: FlowEndOptions, private readonly splitWanted: () => boolean = () => true) {
+  constructor(
+    private readonly options: FlowEndOptions,
+    private readonly splitWanted: () => boolean = () => true,
+    /** Added to the counts stored in ctrl (counterAhead): tests start it near 2^31. */
+    private readonly counterBase = 0,
+  ) {
     this.ring = new SharedArrayBuffer(RING_SLOTS * SLOT_BYTES);
     this.ctrlBuffer = new SharedArrayBuffer((2 + 2 * MAX_WORKERS) * 4);
     this.views = new SlotViews(this.ring);
     this.slots = this.views.slots;
     this.ctrl = new Int32Array(this.ctrlBuffer);
+    Atomics.store(this.ctrl, CTRL_WRITE, counterBase);
+    for (let i = 0; i < MAX_WORKERS; i++) Atomics.store(this.ctrl, ctrlRead(i), counterBase);
   }
 
   /**
@@ -198,6 +221,7 @@ export class FlowOffload {
     this.workers = roles.map((r, index) => {
       const data: WorkerData = {
         options: r.options, ring: this.ring, ctrl: this.ctrlBuffer, index, peer: r.peer, wrapFrom: this.wrapFrom, wrapSlots: this.wrapSlots,
+        counterBase: this.counterBase,
       };
       return new Worker(new URL('./offload-worker.js', import.meta.url), { workerData: data, transferList: transfer[index] });
     });
@@ -249,7 +273,7 @@ export class FlowOffload {
     this.readers = 1;
     this.wrapFrom = this.written;
     this.wrapSlots = 8;
-    Atomics.store(this.ctrl, ctrlRead(0), 0x3fff_ffff);
+    Atomics.store(this.ctrl, ctrlRead(0), this.written + this.counterBase + 0x3fff_ffff);
     Atomics.store(this.ctrl, ctrlWaiting(0), 1);
     this.notified = this.written - NOTIFY_EVERY;
   }
@@ -338,7 +362,7 @@ export class FlowOffload {
     if (!this.spawned) return this.written;
     let most = 0;
     for (let i = 0; i < this.readers; i++) {
-      const behind = this.written - Atomics.load(this.ctrl, ctrlRead(i));
+      const behind = -counterAhead(Atomics.load(this.ctrl, ctrlRead(i)), this.counterBase, this.written);
       if (behind > most) most = behind;
     }
     return most;
@@ -383,7 +407,7 @@ export class FlowOffload {
    */
   private publish(force = false): void {
     this.written++;
-    Atomics.store(this.ctrl, CTRL_WRITE, this.written);
+    Atomics.store(this.ctrl, CTRL_WRITE, this.written + this.counterBase);
     if (!force && this.written - this.notified < NOTIFY_EVERY) return;
     let sleeping = false;
     for (let i = 0; i < this.readers; i++) if (Atomics.load(this.ctrl, ctrlWaiting(i)) === 1) sleeping = true;

@@ -214,7 +214,7 @@ describe('a flow-end worker that fails outside its read loop', () => {
     // cannot write throws in the channel's listener, outside the loop that reads the ring.
     const data: import('../src/offload.js').WorkerData = {
       options: { config: loadConfig(), alertsDest: path.join(tmp, 'dead-ring-alerts.ndjson') },
-      ring, ctrl, index: 0, wrapFrom: 0, wrapSlots: 16, peer: { port: port2, role: 'receive' },
+      ring, ctrl, index: 0, wrapFrom: 0, wrapSlots: 16, counterBase: 0, peer: { port: port2, role: 'receive' },
     };
     const worker = new Worker(path.join(REPO_ROOT, 'dist', 'offload-worker.js'), { workerData: data, transferList: [port2] });
     const messages: import('../src/offload.js').WorkerMessage[] = [];
@@ -243,4 +243,46 @@ describe('a flow-end worker that fails outside its read loop', () => {
     expect(error?.type === 'error' && error.error.message).toMatch(/severity/);
     port1.close();
   }, 20_000);
+});
+
+describe('the ring past 2^31 records (its shared counters are int32)', () => {
+  // A live sensor gets there after about 30 hours at 20,000 flows/s. The counters start
+  // 30,000 short of the wrap here, and 100,000 records go through a 65,536-slot ring, so
+  // the packet thread also waits for room across it. Before counterAhead, the packet thread
+  // saw its worker 2^32 slots behind and waited out the 60 s stall limit, and the worker
+  // saw the writer 2^32 ahead and read slots never written.
+  for (const split of [false, true]) {
+    it(`every record arrives once, in order, with ${split ? 'two workers' : 'one worker'}`, async () => {
+      const { FlowOffload } = await built<typeof import('../src/offload.js')>('offload.js');
+      const flows = path.join(tmp, `wrap-${split}.ndjson`);
+      const saved = process.env.TAPAUDIT_FLOW_WORKERS;
+      process.env.TAPAUDIT_FLOW_WORKERS = split ? '2' : '1';
+      let offload;
+      try {
+        offload = new FlowOffload({ config: loadConfig(), flowsDest: flows }, () => split, 2 ** 31 - 30_000);
+        offload.start();
+      } finally {
+        if (saved === undefined) delete process.env.TAPAUDIT_FLOW_WORKERS;
+        else process.env.TAPAUDIT_FLOW_WORKERS = saved;
+      }
+      const r = new FlowRecord();
+      r.ipVersion = 4;
+      r.proto = 17;
+      r.srcAddr.set([0, 0, 0, 0x0a000001]);
+      r.dstAddr.set([0, 0, 0, 0x0a000002]);
+      r.addressesChanged();
+      const n = 100_000;
+      for (let i = 0; i < n; i++) {
+        r.startMicros = r.endMicros = i * 1000;
+        r.srcPort = i % 65_536;
+        r.dstPort = Math.floor(i / 65_536);
+        offload.onFlow(r);
+      }
+      await offload.finish(n * 1000);
+      const lines = fs.readFileSync(flows, 'utf8').trim().split('\n');
+      expect(lines.length).toBe(n);
+      const seen = lines.map((l) => { const f = JSON.parse(l) as { src_port: number; dst_port: number }; return f.dst_port * 65_536 + f.src_port; });
+      expect(seen).toEqual(Array.from({ length: n }, (_, i) => i));
+    }, 60_000);
+  }
 });
