@@ -103,6 +103,23 @@ describe('CompactAttempts', () => {
     expect(w.portsPerHost.get(7)).toBe(3);
   });
 
+  it('counts up to 8,191 probes of one pair, then asks for the full window', () => {
+    // A pair's probes share a word with its port key (13 bits): a source repeating one
+    // (host, port) more often than that moves to a SourceWindow, which counts on.
+    const c = new CompactAttempts(4);
+    const slot = c.alloc(0);
+    expect(c.add(slot, 7, 445, 40000, FAILED, 1, 100, 100)).toBe(0);
+    expect(c.add(slot, 2001, 80, 40000, FAILED, 1, 100, 100)).toBe(1);
+    for (let i = 2; i <= 8191; i++) expect(c.add(slot, 7, 445, 40000, FAILED, i, 100, 100)).toBe(COMPACT_REPEAT);
+    expect(c.add(slot, 7, 445, 40000, FAILED, 9000, 100, 100)).toBe(COMPACT_UPGRADE);
+    // The other pair is unaffected.
+    expect(c.add(slot, 2001, 80, 40000, FAILED, 9001, 100, 100)).toBe(COMPACT_REPEAT);
+    const w = c.upgrade(slot, '192.0.2.1', false);
+    expect(w.failed).toBe(8193);
+    expect([...w.pairs.values()].map((p) => [p.host, p.portKey, p.probes])).toEqual([[7, 445, 8191], [2001, 80, 2]]);
+    expect(w.probesPerPort.get(445)).toBe(8191);
+  });
+
   it('reuses freed slots and starts them empty', () => {
     const c = new CompactAttempts(8);
     const a = c.alloc(0);
