@@ -73,6 +73,11 @@ export class ProbeIndex {
     return true;
   }
 
+  /** Every entry out. */
+  clear(): void {
+    this.buckets.fill(EMPTY);
+  }
+
   /** Every entry into `size` buckets (a power of two). */
   rehash(size: number): void {
     const old = this.buckets;

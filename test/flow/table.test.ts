@@ -354,6 +354,50 @@ describe('fragments, VLANs, collisions and accounting', () => {
     expect(plain.after).toBe(0);
   });
 
+  it('expireAll empties the table as expiring each flow does: same records, and the table goes on the same', () => {
+    // expireAll wipes the index at once instead of taking each flow out of it. Against
+    // the per-flow path (expire() on each list head, as expireAll did before), with every
+    // hash forced into 8 values (long probe runs, collisions counted) and the table used
+    // again after each expireAll, as the warm-up uses its table.
+    let seed = 11;
+    const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    const pk: Pkt[] = [];
+    for (let k = 0; k < 6000; k++) {
+      const a = `10.0.${rnd(8)}.${rnd(200)}`, b = `192.0.2.${rnd(30)}`;
+      const sp = 1024 + rnd(16), dp = [53, 80, 443][rnd(3)]!;
+      const flags = [S, S | A, A, F | A, R, P | A][rnd(6)]!;
+      pk.push({ t: k * 0.01, src: a, sport: sp, dst: b, dport: dp, flags, proto: rnd(4) === 0 ? PROTO_UDP : undefined });
+    }
+    const rounds = (bulk: boolean) => {
+      const out: string[] = [];
+      const table = new FlowTable({ maxFlows: 3000 }, (f) => out.push(JSON.stringify({ ...f, srcIp: f.srcIp, dstIp: f.dstIp, srcAddr: [...f.srcAddr], dstAddr: [...f.dstAddr] })));
+      const t = table as unknown as {
+        tupleHash: (...a: unknown[]) => number; head: Int32Array; expire: (slot: number, reason: string) => void;
+      };
+      const real = t.tupleHash.bind(table);
+      t.tupleHash = (...args: unknown[]) => 0x3fffffff - (real(...args) & 7);
+      const p = new DecodedPacket();
+      const counts: number[] = [];
+      for (let round = 0; round < 3; round++) {
+        for (const x of pk) {
+          fill(p, { ...x, t: x.t + round * 1000 });
+          table.add(p);
+        }
+        counts.push(table.size, table.counters.hashCollisions);
+        if (bulk) table.expireAll('shutdown');
+        else for (let c = 0; c < t.head.length; c++) while (t.head[c] !== -1) t.expire(t.head[c]!, 'shutdown');
+        counts.push(table.size, table.counters.hashCollisions);
+      }
+      return { out, counts, byReason: { ...table.counters.flowsByReason } };
+    };
+    const bulk = rounds(true);
+    const each = rounds(false);
+    expect(bulk.counts[1]).toBeGreaterThan(100);
+    expect(bulk.counts).toEqual(each.counts);
+    expect(bulk.out).toEqual(each.out);
+    expect(bulk.byReason).toEqual(each.byReason);
+  });
+
   it('every packet added is counted in exactly one record (random traffic)', () => {
     let seed = 42;
     const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
