@@ -1,9 +1,9 @@
-// The runtime bundle (npm run build: tsc, then this): the CLI and its two worker entries
+// The runtime bundle (npm run build: tsc, then this): the CLI and its worker entry
 // as a few files in dist/bin/ instead of ~200 ES modules (ours, zod's, lru-cache's).
 // Loading the module graph was most of a replay's start-up on this 2-core machine: the
 // CLI's imports 147 ms -> 55 ms, a flow-end worker's 175 ms -> 45 ms (bench/RESULTS.md).
-// The worker entries keep their names beside the chunks, so `new URL('./offload-worker.js',
-// import.meta.url)` in the bundled code finds them. Native addons and packages that load
+// The worker entry keeps its name beside the chunks, so `new URL('./offload-worker.js',
+// import.meta.url)` in the bundled code finds it. Native addons and packages that load
 // files of their own at run time stay outside (resolved from node_modules). The config
 // loader (zod, yaml and the schemas) becomes a chunk of its own that only a run with
 // --config imports (src/config/open.ts): a run without one starts ~30 ms sooner.
@@ -13,7 +13,6 @@ export default defineConfig({
   input: {
     tapaudit: 'dist/cli/main.js',
     'offload-worker': 'dist/offload-worker.js',
-    'read-ahead-worker': 'dist/capture/read-ahead-worker.js',
   },
   platform: 'node',
   external: [/^node:/, 'cap', /^@duckdb\//, 'pino', 'sonic-boom', 'prom-client', 'cli-progress'],

@@ -10,8 +10,8 @@
  * again later. A replay of the real bench capture (2M packets) was deoptimised 27 times,
  * most of them that way, and `--trace-opt` summed 948 ms of TurboFan compilation over
  * the run (`emit` compiled 4 times, `create`, `add` and `count` 3 times each), on V8's
- * helper threads that share the second core with the read-ahead thread and the flow-end
- * worker. Feedback is kept per function (per creation site for closures), so a second
+ * helper threads that share the second core with the flow-end worker (and then a
+ * read-ahead thread). Feedback is kept per function (per creation site for closures), so a second
  * Pipeline made the same way shares it with the real one.
  *
  * Measured (alternating runs against the same build without it, session 7 VM): real

@@ -473,7 +473,7 @@ function markdown(reports: CaptureReport[], mem: FlowMemoryReport, runs: number,
       : `Bytes per live flow: ${mem.notice}`,
   );
   lines.push('');
-  lines.push(`Per-stage CPU on one thread (\`dist/bench/stages.js\`, cumulative runs, min of ${runs}; the CLI overlaps read, packet work and flow-end work on three threads):`);
+  lines.push(`Per-stage CPU on one thread (\`dist/bench/stages.js\`, cumulative runs, min of ${runs}; the CLI overlaps packet work (read included) and flow-end work on two or three threads):`);
   lines.push('');
   lines.push('| capture | ' + STAGES.join(' | ') + ' | sum |');
   lines.push('|---|' + STAGES.map(() => '---:').join('|') + '|---:|');

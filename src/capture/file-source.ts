@@ -11,30 +11,31 @@
  */
 import fs from 'node:fs';
 import { pipeline } from 'node:stream';
-import { getSystemErrorName } from 'node:util';
 import zlib from 'node:zlib';
 import type { CaptureFormat } from './format.js';
 import { detectFormat, isGzip, userInputError } from './format.js';
 import type { RecordParser } from './parser.js';
 import { PcapParser } from './pcap.js';
 import { PcapngParser } from './pcapng.js';
-import { READ_AHEAD_CHUNK_BYTES, ReadAhead } from './read-ahead.js';
 import type { PacketHandler, PacketSource, SourceWarning } from './source.js';
 
 /**
- * Read chunks for files read on this thread (below READ_AHEAD_MIN_BYTES, and gzip input),
- * into one buffer reused for the whole file. 1 MiB, not the 8 MiB of before: each page of
- * the buffer costs a page fault the first time it is written (~11 us on the session 7-9
- * VM, bench/RESULTS.md "Page faults"), and a 30 MB capture (25,000 real packets) made
- * ~2,000 more of them with 8 MiB: 9,100-12,100 -> 7,200-7,300 faults per replay, 0.38-0.40
- * -> 0.31-0.34 s (4 alternating runs). 30 reads instead of 4 are noise.
+ * Read chunks, into one buffer reused for the whole run. 1 MiB, not the 8 MiB of before:
+ * each page of the buffer costs a page fault the first time it is written (~11 us on the
+ * session 7-9 VM, bench/RESULTS.md "Page faults"), and a 30 MB capture (25,000 real
+ * packets) made ~2,000 more of them with 8 MiB: 9,100-12,100 -> 7,200-7,300 faults per
+ * replay, 0.38-0.40 -> 0.31-0.34 s (4 alternating runs). 30 reads instead of 4 are noise.
+ *
+ * Every file is read on the packet thread. Files from 32 MB were read on a second thread
+ * into shared chunks (sessions 3-10); on the session 11 VM that thread cost more than the
+ * reads it took over (its start-up, the hand-over, each chunk written on one core and
+ * parsed on the other, and one more thread on two cores): alternating replays, median,
+ * real bench 0.97 -> 0.87 s (10 rounds, faster in all), header-only 0.89 -> 0.82 (8),
+ * mix 1.01 -> 0.99 (8), churn 4.06 -> 4.03 (8); 300,000 and 600,000 real packets (197,
+ * 403 MB) 545 -> 490 and 662 -> 581 ms; the real bench read from disk after dropping the
+ * page cache 1.43-1.55 -> 1.12-1.42 s (3 rounds): the kernel's own read-ahead keeps up.
  */
 export const CHUNK_BYTES = 1024 * 1024;
-/**
- * Plain files from this size are read on a second thread (read-ahead.ts); below it the
- * thread's start-up (~20 ms) would cost more than the reads it takes over.
- */
-export const READ_AHEAD_MIN_BYTES = 32 * 1024 * 1024;
 /** Bytes read to identify a file. */
 const SNIFF_BYTES = 64 * 1024;
 /** Compressed bytes inflated at open to check a gzip file's inner header. */
@@ -112,35 +113,6 @@ class Feeder {
       this.chunk.buf.set(data.subarray(off, off + n), this.filled);
       off += n;
       if (!this.commit(n, onPacket)) return false;
-    }
-    return true;
-  }
-
-  /**
-   * Parse `data[start, end)` where it lies (the read-ahead thread's shared chunks): whole
-   * records straight from `data`, no copy; only a record that straddles a chunk edge is
-   * gathered in this feeder's own buffer, a byte count the parser names (`need`) at a
-   * time. False once the file cannot go on.
-   */
-  feed(data: Buffer, start: number, end: number, onPacket: PacketHandler): boolean {
-    let off = start;
-    while (this.filled > 0 && off < end) {
-      const n = Math.min(Math.max(1, this.parser.need - this.filled), end - off);
-      this.chunk.buf.set(data.subarray(off, off + n), this.filled);
-      off += n;
-      if (!this.commit(n, onPacket)) return false;
-    }
-    if (off >= end) return true;
-    // this.base is the file offset of data[off] here (nothing is pending).
-    const pos = this.parser.parse(data, off, end, this.base - off, onPacket);
-    if (this.parser.damaged !== null) return false;
-    this.base += pos - off;
-    const left = end - pos;
-    if (left > 0) {
-      const need = Math.max(left, this.parser.need);
-      if (need > this.chunk.buf.length) this.chunk.buf = Buffer.allocUnsafe(Math.max(need, this.chunk.buf.length * 2));
-      this.chunk.buf.set(data.subarray(pos, end), 0);
-      this.filled = left;
     }
     return true;
   }
@@ -262,7 +234,7 @@ class FileCaptureSource implements PacketSource {
   private currentDone: () => number = () => 0;
   private readonly chunk: ChunkBuffer = { buf: Buffer.alloc(0) };
 
-  constructor(private readonly files: CheckedFile[], private readonly options: ReadOptions = {}) {
+  constructor(private readonly files: CheckedFile[]) {
     this.name = files.map((f) => f.path).join(', ');
     this.total = files.reduce((s, f) => s + f.size, 0);
   }
@@ -284,59 +256,33 @@ class FileCaptureSource implements PacketSource {
         this.warnings.push({ where: f.path, message });
       };
       if (f.gzip) await this.runGzip(f, feeder, onPacket, warn);
-      else await this.runPlain(f, feeder, onPacket, warn, f.size >= (this.options.readAheadMinBytes ?? READ_AHEAD_MIN_BYTES));
+      else await this.runPlain(f, feeder, onPacket, warn);
       this.doneBefore += f.size;
       this.currentDone = () => 0;
     }
   }
 
-  /**
-   * A plain file, in chunks: read here into the feeder's buffer, or for a big file
-   * (`readAhead`) on a second thread (read-ahead.ts) and parsed in place.
-   */
-  private async runPlain(f: CheckedFile, feeder: Feeder, onPacket: PacketHandler, warn: (m: string) => void, readAhead: boolean): Promise<void> {
-    // One chunk: its byte count (0 at the end of the file); false from `parse` once the
-    // file cannot go on.
-    let next: () => number;
-    let parse: (n: number) => boolean;
-    let close: () => void;
-    if (readAhead) {
-      let ahead: ReadAhead;
-      try {
-        ahead = new ReadAhead(f.path, 0, this.options.readAheadChunkBytes ?? READ_AHEAD_CHUNK_BYTES, this.options.readAheadSelfChunks);
-      } catch (e) {
-        fsError(f.path, e);
-      }
-      let chunk: Buffer = Buffer.alloc(0);
-      next = () => {
-        try {
-          chunk = ahead.take();
-        } catch (e) {
-          fsError(f.path, { code: getSystemErrorName((e as { errno: number }).errno) });
-        }
-        return chunk.length;
-      };
-      parse = (n) => feeder.feed(chunk, 0, n, onPacket);
-      close = () => ahead.close();
-    } else {
-      const fd = openOrThrow(f.path);
-      next = () => fs.readSync(fd, this.chunk.buf, feeder.writeAt, feeder.room, null);
-      parse = (n) => feeder.commit(n, onPacket);
-      close = () => fs.closeSync(fd);
-    }
+  /** A plain file, in chunks read into the feeder's buffer and parsed there. */
+  private async runPlain(f: CheckedFile, feeder: Feeder, onPacket: PacketHandler, warn: (m: string) => void): Promise<void> {
+    const fd = openOrThrow(f.path);
     let read = 0;
     this.currentDone = () => read;
     try {
       for (;;) {
-        const n = next();
+        let n: number;
+        try {
+          n = fs.readSync(fd, this.chunk.buf, feeder.writeAt, feeder.room, null);
+        } catch (e) {
+          fsError(f.path, e); // EIO from a failing disk, say: one line naming the file
+        }
         if (n === 0) break;
         read += n;
-        if (!parse(n)) break;
+        if (!feeder.commit(n, onPacket)) break;
         await yieldToEventLoop();
         if (this.stopped) return;
       }
     } finally {
-      close();
+      fs.closeSync(fd);
     }
     feeder.finish(warn, null);
   }
@@ -368,19 +314,9 @@ class FileCaptureSource implements PacketSource {
  * Open capture files for replay, in the order given. Every file's header is checked here;
  * any problem is a `UserError` (exit code 3) naming the file.
  */
-export function openCaptureFiles(paths: string[], options: ReadOptions = {}): PacketSource {
+export function openCaptureFiles(paths: string[]): PacketSource {
   if (paths.length === 0) throw userInputError('E_NO_FILE', 'no capture file given; name at least one pcap or pcapng file');
-  return new FileCaptureSource(paths.map(checkFile), options);
-}
-
-/** How files are read (tests exercise the read-ahead with tiny chunks). */
-export interface ReadOptions {
-  /** Plain files from this size use the read-ahead thread (default READ_AHEAD_MIN_BYTES). */
-  readAheadMinBytes?: number;
-  /** Chunk size of the read-ahead thread (default READ_AHEAD_CHUNK_BYTES). */
-  readAheadChunkBytes?: number;
-  /** Chunks the packet thread may read itself while the reader thread starts (tests; default: no limit). */
-  readAheadSelfChunks?: number;
+  return new FileCaptureSource(paths.map(checkFile));
 }
 
 /**

@@ -2,8 +2,8 @@
  * Lower the calling thread's scheduling priority (Linux: a nice value per thread).
  *
  * The flow-end workers call it at start (offload-worker.ts): on the 2-CPU machines this
- * runs on, the packet thread, the read-ahead thread, two flow-end workers and V8's helper
- * threads share two cores, and a packet thread preempted by flow-end work falls behind
+ * runs on, the packet thread, two flow-end workers and V8's helper threads share two
+ * cores (a read-ahead thread too, when this was measured), and a packet thread preempted by flow-end work falls behind
  * the capture (live) or the file (replay), while flow-end work is buffered in the ring
  * anyway. At nice 10, the real bench capture (2M packets, bench/RESULTS.md) replayed in
  * 0.832-0.883 s (median 0.854, 8 runs) against 0.875-0.921 (0.887) at nice 0; the mix and
