@@ -61,6 +61,38 @@ function run(pkts: Pkt[], opts: Partial<FlowTableOptions> = {}, shutdown = true)
   return { flows: out, table, reasons };
 }
 
+/**
+ * `n` packets of random TCP and UDP traffic among 1,600 x 30 hosts on a few ports, every
+ * kind of flag (handshakes, resets, FINs, stray ACKs), either direction.
+ */
+function randomTraffic(seed: number, n: number): Pkt[] {
+  const rnd = (m: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % m);
+  const pk: Pkt[] = [];
+  for (let k = 0; k < n; k++) {
+    const a = `10.0.${rnd(8)}.${rnd(200)}`, b = `192.0.2.${rnd(30)}`;
+    const sp = 1024 + rnd(16), dp = [53, 80, 443][rnd(3)]!;
+    const flags = [S, S | A, A, F | A, R, P | A][rnd(6)]!;
+    const proto = rnd(4) === 0 ? PROTO_UDP : undefined;
+    pk.push(rnd(2) === 0 ? { t: k * 0.01, src: a, sport: sp, dst: b, dport: dp, flags, proto } : { t: k * 0.01, src: b, sport: dp, dst: a, dport: sp, flags, proto });
+  }
+  return pk;
+}
+
+/** A table whose records are kept as JSON lines in `out`. */
+function recordingTable(opts: Partial<FlowTableOptions>, out: string[]): FlowTable {
+  return new FlowTable(opts, (f) => out.push(JSON.stringify({ ...f, srcIp: f.srcIp, dstIp: f.dstIp, srcAddr: [...f.srcAddr], dstAddr: [...f.dstAddr] })));
+}
+
+/**
+ * Force every tuple hash into 8 values whose home buckets are the last 8 of the index
+ * (whatever its size), so every probe run is long and wraps around to bucket 0.
+ */
+function forceHashInto8(table: FlowTable): void {
+  const t = table as unknown as { tupleHash: (...a: unknown[]) => number };
+  const real = t.tupleHash.bind(table);
+  t.tupleHash = (...args: unknown[]) => 0x3fffffff - (real(...args) & 7);
+}
+
 const C = '10.0.0.5', SV = '192.0.2.9';
 const tcp = (t: number, fromClient: boolean, flags: number, extra: Partial<Pkt> = {}): Pkt =>
   fromClient
@@ -312,26 +344,11 @@ describe('fragments, VLANs, collisions and accounting', () => {
     // Random traffic through two tables: one with the real hash, one whose hash is forced
     // into 8 values, so probe runs are long, wrap around the bucket array and see
     // backward-shift deletions in every position. Records must be identical.
-    let seed = 7;
-    const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
-    const pk: Pkt[] = [];
-    for (let k = 0; k < 30000; k++) {
-      const a = `10.0.${rnd(8)}.${rnd(200)}`, b = `192.0.2.${rnd(30)}`;
-      const sp = 1024 + rnd(16), dp = [53, 80, 443][rnd(3)]!;
-      const flags = [S, S | A, A, F | A, R, P | A][rnd(6)]!;
-      const proto = rnd(4) === 0 ? PROTO_UDP : undefined;
-      pk.push(rnd(2) === 0 ? { t: k * 0.01, src: a, sport: sp, dst: b, dport: dp, flags, proto } : { t: k * 0.01, src: b, sport: dp, dst: a, dport: sp, flags, proto });
-    }
+    const pk = randomTraffic(7, 30_000);
     const records = (forced: boolean) => {
       const out: string[] = [];
-      const table = new FlowTable({ maxFlows: 3000 }, (f) => out.push(JSON.stringify({ ...f, srcIp: f.srcIp, dstIp: f.dstIp, srcAddr: [...f.srcAddr], dstAddr: [...f.dstAddr] })));
-      const t = table as unknown as { tupleHash: (...a: unknown[]) => number; size: number };
-      if (forced) {
-        const real = t.tupleHash.bind(table);
-        // 8 hash values whose home buckets are the last 8 of the array (whatever its
-        // size), so every probe run wraps around to bucket 0.
-        t.tupleHash = (...args: unknown[]) => 0x3fffffff - (real(...args) & 7);
-      }
+      const table = recordingTable({ maxFlows: 3000 }, out);
+      if (forced) forceHashInto8(table);
       const p = new DecodedPacket();
       let maxLive = 0;
       for (const x of pk) {
@@ -359,23 +376,12 @@ describe('fragments, VLANs, collisions and accounting', () => {
     // the per-flow path (expire() on each list head, as expireAll did before), with every
     // hash forced into 8 values (long probe runs, collisions counted) and the table used
     // again after each expireAll, as the warm-up uses its table.
-    let seed = 11;
-    const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
-    const pk: Pkt[] = [];
-    for (let k = 0; k < 6000; k++) {
-      const a = `10.0.${rnd(8)}.${rnd(200)}`, b = `192.0.2.${rnd(30)}`;
-      const sp = 1024 + rnd(16), dp = [53, 80, 443][rnd(3)]!;
-      const flags = [S, S | A, A, F | A, R, P | A][rnd(6)]!;
-      pk.push({ t: k * 0.01, src: a, sport: sp, dst: b, dport: dp, flags, proto: rnd(4) === 0 ? PROTO_UDP : undefined });
-    }
+    const pk = randomTraffic(11, 6000);
     const rounds = (bulk: boolean) => {
       const out: string[] = [];
-      const table = new FlowTable({ maxFlows: 3000 }, (f) => out.push(JSON.stringify({ ...f, srcIp: f.srcIp, dstIp: f.dstIp, srcAddr: [...f.srcAddr], dstAddr: [...f.dstAddr] })));
-      const t = table as unknown as {
-        tupleHash: (...a: unknown[]) => number; head: Int32Array; expire: (slot: number, reason: string) => void;
-      };
-      const real = t.tupleHash.bind(table);
-      t.tupleHash = (...args: unknown[]) => 0x3fffffff - (real(...args) & 7);
+      const table = recordingTable({ maxFlows: 3000 }, out);
+      forceHashInto8(table);
+      const t = table as unknown as { head: Int32Array; expire: (slot: number, reason: string) => void };
       const p = new DecodedPacket();
       const counts: number[] = [];
       for (let round = 0; round < 3; round++) {
