@@ -362,7 +362,9 @@ export class FlowOffload {
     if (!this.spawned) return this.written;
     let most = 0;
     for (let i = 0; i < this.readers; i++) {
-      const behind = -counterAhead(Atomics.load(this.ctrl, ctrlRead(i)), this.counterBase, this.written);
+      // The reader's distance behind, as counterAhead the other way round (written as a
+      // difference: negating counterAhead's 0 gives -0, which deoptimised this path).
+      const behind = (this.written + this.counterBase - Atomics.load(this.ctrl, ctrlRead(i))) | 0;
       if (behind > most) most = behind;
     }
     return most;
