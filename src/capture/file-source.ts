@@ -30,7 +30,7 @@ import type { PacketHandler, PacketSource, SourceWarning } from './source.js';
  * into shared chunks (sessions 3-10); on the session 11 VM that thread cost more than the
  * reads it took over (its start-up, the hand-over, each chunk written on one core and
  * parsed on the other, and one more thread on two cores): alternating replays, median,
- * real bench 0.97 -> 0.87 s (10 rounds, faster in all), header-only 0.89 -> 0.82 (8),
+ * real bench 0.97 -> 0.87 s (10 rounds, faster in 9), header-only 0.89 -> 0.82 (8),
  * mix 1.01 -> 0.99 (8), churn 4.06 -> 4.03 (8); 300,000 and 600,000 real packets (197,
  * 403 MB) 545 -> 490 and 662 -> 581 ms; the real bench read from disk after dropping the
  * page cache 1.43-1.55 -> 1.12-1.42 s (3 rounds): the kernel's own read-ahead keeps up.
