@@ -343,9 +343,7 @@ export class FlowTable {
       for (let s = this.head[c]!; s !== NO_SLOT;) {
         const next = this.i32[s * R32 + I32_NEXT]!;
         this.emit(s, reason);
-        this.u8[s * R8 + U8_BITS] = 0;
-        this.f64[s * R64 + F64_SERIAL] = 0;
-        this.free[this.freeTop++] = s;
+        this.release(s);
         s = next;
       }
       this.head[c] = this.tail[c] = NO_SLOT;
@@ -595,6 +593,11 @@ export class FlowTable {
     this.listRemove(slot);
     this.indexRemove(slot);
     if (this.u8[slot * R8 + U8_BITS]! & B_HAS_SIDE) this.side.delete(slot);
+    this.release(slot);
+  }
+
+  /** Back on the free stack, its bits and serial cleared (a stale fragment entry no longer matches it). */
+  private release(slot: number): void {
     this.u8[slot * R8 + U8_BITS] = 0;
     this.f64[slot * R64 + F64_SERIAL] = 0;
     this.free[this.freeTop++] = slot;
