@@ -11,8 +11,8 @@
  * most of them that way, and `--trace-opt` summed 948 ms of TurboFan compilation over
  * the run (`emit` compiled 4 times, `create`, `add` and `count` 3 times each), on V8's
  * helper threads that share the second core with the flow-end worker (and then a
- * read-ahead thread). Feedback is kept per function (per creation site for closures), so a second
- * Pipeline made the same way shares it with the real one.
+ * read-ahead thread). Feedback is kept per function (per creation site for closures), so
+ * a second Pipeline made the same way shares it with the real one.
  *
  * Measured (alternating runs against the same build without it, session 7 VM): real
  * bench 1.01-1.07 -> 0.92-0.98 s (5 rounds; deoptimisations over the run 27 -> 12), and
