@@ -116,18 +116,22 @@ async function replay(file: string, offload: boolean, tag: string, when: 'now' |
   return { flows: fs.readFileSync(flows, 'utf8'), alerts: fs.readFileSync(alerts, 'utf8'), stats: rest };
 }
 
-async function expectSame(file: string, workers?: '1' | '2', when: 'now' | 'adaptive' = 'now'): Promise<void> {
-  const tag = `${path.basename(file)}-${workers ?? 'default'}-${when}`;
-  const a = await replay(file, false, `${tag}-inline`);
+/** `fn` with TAPAUDIT_FLOW_WORKERS set to `workers` (as it was when undefined), then restored. */
+async function withFlowWorkers<T>(workers: '1' | '2' | undefined, fn: () => T | Promise<T>): Promise<T> {
   const saved = process.env.TAPAUDIT_FLOW_WORKERS;
   if (workers) process.env.TAPAUDIT_FLOW_WORKERS = workers;
-  let b;
   try {
-    b = await replay(file, true, `${tag}-worker`, when);
+    return await fn();
   } finally {
     if (saved === undefined) delete process.env.TAPAUDIT_FLOW_WORKERS;
     else process.env.TAPAUDIT_FLOW_WORKERS = saved;
   }
+}
+
+async function expectSame(file: string, workers?: '1' | '2', when: 'now' | 'adaptive' = 'now'): Promise<void> {
+  const tag = `${path.basename(file)}-${workers ?? 'default'}-${when}`;
+  const a = await replay(file, false, `${tag}-inline`);
+  const b = await withFlowWorkers(workers, () => replay(file, true, `${tag}-worker`, when));
   expect(a.flows.length).toBeGreaterThan(0);
   expect(b.flows).toBe(a.flows);
   // Two flow-end workers (scan/p2p/flood and the rest) may interleave their alert lines
@@ -255,16 +259,11 @@ describe('the ring past 2^31 records (its shared counters are int32)', () => {
     it(`every record arrives once, in order, with ${split ? 'two workers' : 'one worker'}`, async () => {
       const { FlowOffload } = await built<typeof import('../src/offload.js')>('offload.js');
       const flows = path.join(tmp, `wrap-${split}.ndjson`);
-      const saved = process.env.TAPAUDIT_FLOW_WORKERS;
-      process.env.TAPAUDIT_FLOW_WORKERS = split ? '2' : '1';
-      let offload;
-      try {
-        offload = new FlowOffload({ config: loadConfig(), flowsDest: flows }, () => split, 2 ** 31 - 30_000);
-        offload.start();
-      } finally {
-        if (saved === undefined) delete process.env.TAPAUDIT_FLOW_WORKERS;
-        else process.env.TAPAUDIT_FLOW_WORKERS = saved;
-      }
+      const offload = await withFlowWorkers(split ? '2' : '1', () => {
+        const o = new FlowOffload({ config: loadConfig(), flowsDest: flows }, () => split, 2 ** 31 - 30_000);
+        o.start();
+        return o;
+      });
       const r = new FlowRecord();
       r.ipVersion = 4;
       r.proto = 17;
