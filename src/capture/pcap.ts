@@ -61,6 +61,13 @@ export class PcapParser implements RecordParser {
     const hdr = this.hdrBytes;
     const le = this.le;
     const linktype = this.linktype;
+    // Set before the loop, not after it: this function is optimised (OSR) inside its loop
+    // on the first chunk, before it ever left the loop, so a store after the loop had no
+    // type feedback and threw the optimised code out once per chunk ("Insufficient type
+    // feedback", --trace-deopt): 26-40 deoptimisations per replay of the mix, churn and
+    // header-only benches, 0-1 since. Wall time within the VM's noise (8 alternating
+    // rounds on the header-only capture, median 0.77 s both).
+    this.need = hdr;
     while (end - pos >= hdr) {
       let sec: number, frac: number, capLen: number, wireLen: number;
       // One predictable branch per record instead of a function table; byte arithmetic
@@ -100,7 +107,6 @@ export class PcapParser implements RecordParser {
       onPacket(buf, pos + hdr, capLen, wireLen, micros, linktype);
       pos = recEnd;
     }
-    this.need = hdr;
     return pos;
   }
 
