@@ -86,21 +86,31 @@ const PAD4 = new Int32Array(10000);
 /** "0." to "255." (an IPv4 octet and its dot), as words; lengths in OCTET_LEN. */
 const OCTET = new Int32Array(256);
 const OCTET_LEN = new Uint8Array(256);
-/** Up to four characters as one little-endian word (the tables below: no array per entry, which cost ~7 ms and a GC at every start). */
-function word4(text: string): number {
-  let w = 0;
-  for (let i = 0; i < text.length; i++) w |= text.charCodeAt(i) << (8 * i);
-  return w;
-}
-for (let n = 0; n < 10000; n++) {
-  const t = String(n);
-  SMALL[n] = word4(t);
-  SMALL_LEN[n] = t.length;
-  PAD4[n] = word4(t.padStart(4, '0'));
-  if (n < 256) {
-    OCTET[n] = word4(`${t}.`);
-    OCTET_LEN[n] = t.length + 1;
+// Filled digit by digit: n counts up while a, b, c, d are its four digits' character
+// codes (the word's bytes from the lowest, so the text's order); dropping leading zeros
+// is a shift. Building them from String(n) and padStart ran at every start of every thread
+// that loads this module (the packet thread and each flow-end worker), interpreted:
+// 5-8.6 ms against 0.7 ms (three runs each, session 12 VM).
+{
+  let n = 0;
+  for (let a = 48; a < 58; a++) {
+    for (let b = 48; b < 58; b++) {
+      for (let c = 48; c < 58; c++) {
+        const abc = a | (b << 8) | (c << 16);
+        for (let d = 48; d < 58; d++, n++) {
+          const w = abc | (d << 24);
+          const len = n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : 4;
+          PAD4[n] = w;
+          SMALL[n] = w >>> (32 - 8 * len);
+          SMALL_LEN[n] = len;
+        }
+      }
+    }
   }
+}
+for (let k = 0; k < 256; k++) {
+  OCTET[k] = SMALL[k]! | (46 << (8 * SMALL_LEN[k]!)); // the octet, then "."
+  OCTET_LEN[k] = SMALL_LEN[k]! + 1;
 }
 
 /** The DataView over the last buffer written to (a sink keeps one buffer). */
