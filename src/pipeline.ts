@@ -82,6 +82,11 @@ export class Pipeline {
   private finished = false;
   private endStats: FlowEndStats | null = null;
 
+  /** The flow-end stage runs on this thread: no ring, no worker (new Pipeline, a small replay). */
+  get flowEndHere(): boolean {
+    return this.stage !== null;
+  }
+
   /**
    * Everything on this thread (`offloaded`: only the packet half, for Pipeline.open).
    * Outputs are opened first: an unwritable path fails before any packet is read.
@@ -99,15 +104,26 @@ export class Pipeline {
   /**
    * The flow-end stage (detectors and every output) in a worker thread (src/offload.ts),
    * the packet work on this one: what the CLI runs. Output paths are checked here, before
-   * any packet is read.
+   * any packet is read. A replay of a small input (`inputBytes` below WARM_UP_MIN_BYTES)
+   * runs everything on this thread, as `new Pipeline`.
    */
   static async open(opts: FlowEndOptions, when: 'now' | 'adaptive' = 'now', inputBytes = -1): Promise<Pipeline> {
     // The usual mistakes (no such folder, read-only, a directory) are caught here, so
     // packets need not wait for the workers to load their modules and open the files.
     for (const dest of [opts.flowsDest, opts.alertsDest]) if (dest && dest !== '-') checkWritable(dest);
+    // A small replay seldom starts a worker, and then late: the spoofed SYN flood of
+    // ../shared (2.9 MB, 37k packets, one flow each) filled half the ring near its end and
+    // started two workers, which loaded and compiled the flow-end stage for its last few
+    // thousand flows. On this thread instead (no ring, no worker), alternating runs:
+    // 869 -> 695 ms median (12 rounds); the 10,000-port scan capture (0.9 MB) 535 -> 519
+    // ms (15); the tiny and the bench captures of ../shared unchanged (196-270 ms). From 8
+    // MB up the ring stays: 22-78 MB of real or mixed traffic was 1-7 % slower without it
+    // (6 rounds each), and a 300,000-SYN flood (28 MB) 1.57 -> 1.70 s.
+    if (when === 'adaptive' && inputBytes >= 0 && inputBytes < WARM_UP_MIN_BYTES) return new Pipeline(opts);
     // Made-up packets through a pipeline built the same way, first (src/warmup.ts): a
     // small table (WARM_UP_FLOWS), no outputs, no worker; dropped afterwards. Not for a
-    // replay of a small input (`inputBytes`, -1 when unknown: WARM_UP_MIN_BYTES).
+    // small input (`inputBytes`, -1 when unknown: WARM_UP_MIN_BYTES; a replay of one
+    // returned above).
     if (inputBytes < 0 || inputBytes >= WARM_UP_MIN_BYTES) {
       const spare = Pipeline.offloaded({ config: { ...opts.config, flows: { ...opts.config.flows, ...WARM_UP_FLOWS } } });
       warmUp({ onPacket: spare.onPacket, expireAll: () => spare.table.expireAll('shutdown'), asStarted: () => spare.offload!.warmUpAsStarted() });

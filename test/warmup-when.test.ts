@@ -25,3 +25,19 @@ describe('Pipeline.open warms the packet path up unless the replay input is smal
     });
   }
 });
+
+// ('now', the live sensor, starts its workers at once: test/offload.test.ts, on the build.)
+describe('Pipeline.open keeps the flow-end stage on this thread only for a small replay', () => {
+  for (const [what, bytes, here] of [
+    ['a replay of one byte under WARM_UP_MIN_BYTES', warmup.WARM_UP_MIN_BYTES - 1, true],
+    ['an empty replay', 0, true],
+    ['a replay of WARM_UP_MIN_BYTES', warmup.WARM_UP_MIN_BYTES, false],
+    ['a replay of unknown size (stdin)', -1, false],
+  ] as const) {
+    it(`${what}: ${here ? 'this thread' : 'ring and workers'}`, async () => {
+      const p = await Pipeline.open({ config: loadConfig() }, 'adaptive', bytes);
+      expect(p.flowEndHere).toBe(here);
+      await p.finish();
+    });
+  }
+});
