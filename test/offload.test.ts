@@ -102,6 +102,26 @@ describe('flow records through the ring (src/flow/wire.ts)', () => {
       { numRuns: 2000 },
     );
   });
+
+  it('slots do not overlap (numbers and strings halves), and grown() keeps every one', () => {
+    fc.assert(
+      fc.property(fc.array(recordArb, { minLength: 8, maxLength: 8 }), (xs) => {
+        const views = new SlotViews(new ArrayBuffer(8 * SLOT_BYTES));
+        const records = xs.map(toRecord);
+        records.forEach((r, slot) => views.writeFlow(slot, r));
+        const back = new FlowRecord();
+        const bigger = views.grown(16);
+        expect(bigger.slots).toBe(16);
+        for (const v of [views, bigger]) {
+          records.forEach((r, slot) => {
+            v.readFlow(slot, back);
+            expect(plain(back)).toEqual(plain(r));
+          });
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
 
 /** Flows, alerts and stats of one replay, in this thread or with the flow-end worker. */

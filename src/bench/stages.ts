@@ -130,11 +130,7 @@ async function measureFlowEndParts(file: string, runs: number, flowsOut: string)
   let slots = new SlotViews(new ArrayBuffer(1024 * SLOT_BYTES));
   let n = 0;
   const table = new FlowTable(config.flows, (r) => {
-    if (n === slots.slots) {
-      const bigger = new ArrayBuffer(2 * n * SLOT_BYTES);
-      new Uint8Array(bigger).set(slots.u8);
-      slots = new SlotViews(bigger);
-    }
+    if (n === slots.slots) slots = slots.grown(2 * n);
     slots.writeFlow(n++, r);
   });
   const packet = new DecodedPacket();

@@ -4,7 +4,9 @@
  * a worker thread: src/offload.ts. One slot = one FlowRecord, or a clock tick, or the end.
  *
  * Fixed 256-byte slots read through typed-array views of one SharedArrayBuffer: no
- * allocation, no structured clone, no message per flow. Addresses travel as words; in the
+ * allocation, no structured clone, no message per flow. A slot is two halves: its
+ * numbers (128 bytes) in the buffer's first half, its strings (128 bytes, ICMP errors
+ * only) at the same index in the second. Addresses travel as words; in the
  * worker the record makes their text only if something reads it (FlowRecord.srcIp).
  * ICMP details that are text in the record (error sender, quoted addresses) travel as
  * latin1 bytes (at most 39 characters, an IPv6 address).
@@ -12,6 +14,8 @@
 import { CONN_STATES, END_REASONS, NO_VLANS, type FlowRecord } from './record.js';
 
 export const SLOT_BYTES = 256;
+/** Bytes of a slot's numbers; its strings are as many, in the buffer's second half. */
+const NUM_BYTES = 128;
 export const KIND_FLOW = 1;
 export const KIND_TICK = 2;
 export const KIND_END = 3;
@@ -20,7 +24,7 @@ export const KIND_REOPEN = 4;
 /** Flush the outputs and post stats (f64 field: the request id). */
 export const KIND_FLUSH = 5;
 
-// Float64 fields (index in the slot's f64 view: slot * 32 + i).
+// Float64 fields (index in the slot's f64 view: slot * 16 + i).
 const F_START = 0;
 const F_END = 1;
 const F_BYTES_TS = 2;
@@ -29,25 +33,25 @@ const F_PAYLOAD_TS = 4;
 const F_PAYLOAD_TC = 5;
 /** Tick / end: the packet clock. */
 const F_CLOCK = 0;
-// Uint32 fields (slot * 64 + i): bytes 48..96.
+// Uint32 fields (slot * 32 + i): bytes 48..96.
 const U_SRC = 12; // 4 words
 const U_DST = 16; // 4 words
 const U_PKTS_TS = 20;
 const U_PKTS_TC = 21;
 const U_ICMP_ERRORS = 22;
 const I_QUOTED_PORT = 23; // int32 view
-// Uint16 fields (slot * 128 + i): bytes 96..104.
+// Uint16 fields (slot * 64 + i): bytes 96..104.
 const H_SRC_PORT = 48;
 const H_DST_PORT = 49;
 const H_VLAN0 = 50;
 const H_VLAN1 = 51;
-// Int16 fields for values that may be -1 (slot * 128 + i): bytes 104..114.
+// Int16 fields for values that may be -1 (slot * 64 + i): bytes 104..114.
 const S_ICMP_TYPE = 52;
 const S_ICMP_CODE = 53;
 const S_ERR_TYPE = 54;
 const S_ERR_CODE = 55;
 const S_QUOTED_PROTO = 56;
-// Bytes (slot * 256 + i): 114..128.
+// Bytes (slot * 128 + i): 114..128.
 const B_KIND = 114;
 const B_VERSION = 115;
 const B_PROTO = 116;
@@ -60,18 +64,22 @@ const B_VLANS = 122;
 const B_TTL_MIN = 123;
 const B_TTL_MAX = 124;
 /**
- * 1 when any of the three strings below is set (ICMP errors only). The numbers fill the
- * slot's first two cache lines; the strings, the other two, are then neither written nor
- * read: a slot written on one core and read on another moves each line it touches
- * between them. Packet thread CPU over the churn bench 1.30-1.31 -> 1.21-1.22 s (two
- * runs each, per-thread CPU from /proc); the workers' and the wall time moved within
- * their noise.
+ * 1 when any of the three strings below is set (ICMP errors only). The numbers fill two
+ * cache lines; the strings, else, are neither written nor read: a slot written on one
+ * core and read on another moves each line it touches between them. Packet thread CPU
+ * over the churn bench 1.30-1.31 -> 1.21-1.22 s (two runs each, per-thread CPU from
+ * /proc); the workers' and the wall time moved within their noise. Since the strings
+ * moved to the buffer's second half (they shared each page with the numbers), their
+ * pages are not touched either: a page's first touch is a fault (~6-11 us on the bench
+ * VM), one per 16 slots: per replay, page faults 16.6-17.4k -> 16.0-16.2k on the
+ * header-only bench capture, 76.4-81.2k -> 73.4-73.8k on churn (3 alternating runs; wall
+ * time within the noise).
  */
 const B_STRINGS = 125;
-// Three strings of 1 length byte + up to 39 latin1 bytes: 128..248.
-const STR_ERROR_FROM = 128;
-const STR_QUOTED_SRC = 168;
-const STR_QUOTED_DST = 208;
+// Three strings of 1 length byte + up to 39 latin1 bytes, in the slot's string half.
+const STR_ERROR_FROM = 0;
+const STR_QUOTED_SRC = 40;
+const STR_QUOTED_DST = 80;
 const STR_MAX = 39;
 
 const STATE_INDEX = new Map(CONN_STATES.map((s, i) => [s, i]));
@@ -86,6 +94,8 @@ export class SlotViews {
   readonly i16: Int16Array;
   readonly u8: Uint8Array;
   readonly slots: number;
+  /** Byte offset of the string half. */
+  private readonly strings: number;
 
   constructor(buffer: SharedArrayBuffer | ArrayBuffer) {
     this.f64 = new Float64Array(buffer);
@@ -95,26 +105,35 @@ export class SlotViews {
     this.i16 = new Int16Array(buffer);
     this.u8 = new Uint8Array(buffer);
     this.slots = buffer.byteLength / SLOT_BYTES;
+    this.strings = this.slots * NUM_BYTES;
+  }
+
+  /** A copy in a new buffer of `slots` slots (not fewer than these), every slot kept. */
+  grown(slots: number): SlotViews {
+    const bigger = new SlotViews(new ArrayBuffer(Math.max(slots, this.slots) * SLOT_BYTES));
+    bigger.u8.set(this.u8.subarray(0, this.strings));
+    bigger.u8.set(this.u8.subarray(this.strings), bigger.strings);
+    return bigger;
   }
 
   kind(slot: number): number {
-    return this.u8[slot * SLOT_BYTES + B_KIND]!;
+    return this.u8[slot * NUM_BYTES + B_KIND]!;
   }
 
   clock(slot: number): number {
-    return this.f64[slot * 32 + F_CLOCK]!;
+    return this.f64[slot * 16 + F_CLOCK]!;
   }
 
   writeMark(slot: number, kind: number, clockMicros: number): void {
-    this.u8[slot * SLOT_BYTES + B_KIND] = kind;
-    this.f64[slot * 32 + F_CLOCK] = clockMicros;
+    this.u8[slot * NUM_BYTES + B_KIND] = kind;
+    this.f64[slot * 16 + F_CLOCK] = clockMicros;
   }
 
   writeFlow(slot: number, r: FlowRecord): void {
-    const f = slot * 32;
-    const w = slot * 64;
-    const h = slot * 128;
-    const b = slot * SLOT_BYTES;
+    const f = slot * 16;
+    const w = slot * 32;
+    const h = slot * 64;
+    const b = slot * NUM_BYTES;
     const { f64, u32, u16, i16, u8 } = this;
     f64[f + F_START] = r.startMicros;
     f64[f + F_END] = r.endMicros;
@@ -154,18 +173,19 @@ export class SlotViews {
     const strings = r.icmpErrorFrom !== '' || r.icmpQuotedSrcIp !== '' || r.icmpQuotedDstIp !== '';
     u8[b + B_STRINGS] = strings ? 1 : 0;
     if (strings) {
-      this.writeString(b + STR_ERROR_FROM, r.icmpErrorFrom);
-      this.writeString(b + STR_QUOTED_SRC, r.icmpQuotedSrcIp);
-      this.writeString(b + STR_QUOTED_DST, r.icmpQuotedDstIp);
+      const at = this.strings + b;
+      this.writeString(at + STR_ERROR_FROM, r.icmpErrorFrom);
+      this.writeString(at + STR_QUOTED_SRC, r.icmpQuotedSrcIp);
+      this.writeString(at + STR_QUOTED_DST, r.icmpQuotedDstIp);
     }
   }
 
   /** Fill `r` from a flow slot (its address text is made if a reader asks for it). */
   readFlow(slot: number, r: FlowRecord): void {
-    const f = slot * 32;
-    const w = slot * 64;
-    const h = slot * 128;
-    const b = slot * SLOT_BYTES;
+    const f = slot * 16;
+    const w = slot * 32;
+    const h = slot * 64;
+    const b = slot * NUM_BYTES;
     const { f64, u32, u16, i16, u8 } = this;
     r.startMicros = f64[f + F_START]!;
     r.endMicros = f64[f + F_END]!;
@@ -204,9 +224,10 @@ export class SlotViews {
     r.ttlMinToServer = u8[b + B_TTL_MIN]!;
     r.ttlMaxToServer = u8[b + B_TTL_MAX]!;
     if (u8[b + B_STRINGS] === 1) {
-      r.icmpErrorFrom = this.readString(b + STR_ERROR_FROM);
-      r.icmpQuotedSrcIp = this.readString(b + STR_QUOTED_SRC);
-      r.icmpQuotedDstIp = this.readString(b + STR_QUOTED_DST);
+      const at = this.strings + b;
+      r.icmpErrorFrom = this.readString(at + STR_ERROR_FROM);
+      r.icmpQuotedSrcIp = this.readString(at + STR_QUOTED_SRC);
+      r.icmpQuotedDstIp = this.readString(at + STR_QUOTED_DST);
     } else {
       r.icmpErrorFrom = r.icmpQuotedSrcIp = r.icmpQuotedDstIp = '';
     }
