@@ -297,12 +297,38 @@ describe('fragments, VLANs, collisions and accounting', () => {
     expect([flows[0]!.pktsToServer, flows[0]!.bytesToServer]).toEqual([2, 2100]);
   });
 
+  it('a fragment entry outlives its flow harmlessly, across the wrap of the 32-bit record serial', () => {
+    // The record keeps a 32-bit serial; a freed slot's is 0. Started just before the wrap,
+    // the serial must never come out 0, or a later fragment of a flow that has ended would
+    // match its freed slot (stored serial 0 == the slot's 0) and be counted into it.
+    for (const start of [0, 0xffff_fffe, 0xffff_ffff]) {
+      const out: FlowRecord[] = [];
+      const table = new FlowTable({}, (f) => out.push(f));
+      (table as unknown as { serialCounter: number }).serialCounter = start;
+      const p = new DecodedPacket();
+      const first: Pkt = { t: 0, src: C, sport: 2049, dst: SV, dport: 2049, proto: PROTO_UDP, len: 1500, frag: FRAG_FIRST, id: 9 };
+      const later: Pkt = { t: 1, src: C, dst: SV, proto: PROTO_UDP, len: 600, frag: FRAG_LATER, id: 9 };
+      fill(p, first);
+      expect(table.add(p)).toBe(R_OK);
+      fill(p, later);
+      expect(table.add(p)).toBe(R_OK);
+      // 70 s on (a stray fragment moves the clock and makes no flow), the UDP flow has
+      // left (idle 60 s): its slot is free and not reused, the entry stays.
+      fill(p, { ...later, t: 70, id: 10 });
+      expect(table.add(p)).toBe(R_FRAGMENT_WITHOUT_FIRST);
+      expect(out.map((f) => [f.srcPort, f.endReason])).toEqual([[2049, 'idle']]);
+      fill(p, { ...later, t: 71 });
+      expect(table.add(p)).toBe(R_FRAGMENT_WITHOUT_FIRST);
+    }
+  });
+
   it('the VLAN id is part of the key unless configured otherwise', () => {
     const a: Pkt = { t: 0, src: C, sport: 1, dst: SV, dport: 53, proto: PROTO_UDP, vlan: [943] };
     const b: Pkt = { ...a, t: 1, vlan: [944] };
     expect(run([a, b]).flows.map((f) => f.vlans)).toEqual([[943], [944]]);
     expect(run([a, b], { vlanInKey: false }).flows).toHaveLength(1);
     expect(run([{ ...a, vlan: [30, 20, 10] }]).flows[0]!.vlans).toEqual([30, 20]);
+    expect(run([{ ...a, vlan: [30, 20, 10, 5] }]).flows[0]!.vlans).toEqual([30, 20]);
   });
 
   it('two live flows with the same 30-bit hash stay apart and both survive expiry of the other', () => {
