@@ -490,7 +490,8 @@ export class FlowTable {
     this.resetCounters(slot);
     this.u16[slot * R16 + U16_HISTORY] = 0;
     // Two VLAN ids are kept (the key's); a deeper stack counts as two.
-    this.u8[slot * R8 + U8_BITS] = (swapped ? B_FIRST_TALKER_DST : 0) | ((p.vlanCount > 2 ? 2 : p.vlanCount) << B_VLAN_SHIFT);
+    const vlans = p.vlanCount > 2 ? 2 : p.vlanCount;
+    this.u8[slot * R8 + U8_BITS] = (swapped ? B_FIRST_TALKER_DST : 0) | (vlans << B_VLAN_SHIFT);
     this.u8[slot * R8 + U8_TTL_MIN] = 255;
     this.u8[slot * R8 + U8_TTL_MAX] = 0;
     this.u8[slot * R8 + U8_ICMP_TYPE] = p.icmpType < 0 ? 0 : p.icmpType;
