@@ -16,6 +16,10 @@ import { CONN_STATES, END_REASONS, NO_VLANS, type FlowRecord } from './record.js
 export const SLOT_BYTES = 256;
 /** Bytes of a slot's numbers; its strings are as many, in the buffer's second half. */
 const NUM_BYTES = 128;
+// A slot's numbers in each view's units (index = slot * N<bits> + field).
+const N64 = NUM_BYTES / 8;
+const N32 = NUM_BYTES / 4;
+const N16 = NUM_BYTES / 2;
 export const KIND_FLOW = 1;
 export const KIND_TICK = 2;
 export const KIND_END = 3;
@@ -24,7 +28,7 @@ export const KIND_REOPEN = 4;
 /** Flush the outputs and post stats (f64 field: the request id). */
 export const KIND_FLUSH = 5;
 
-// Float64 fields (index in the slot's f64 view: slot * 16 + i).
+// Float64 fields (index in the slot's f64 view: slot * N64 + i).
 const F_START = 0;
 const F_END = 1;
 const F_BYTES_TS = 2;
@@ -33,25 +37,25 @@ const F_PAYLOAD_TS = 4;
 const F_PAYLOAD_TC = 5;
 /** Tick / end: the packet clock. */
 const F_CLOCK = 0;
-// Uint32 fields (slot * 32 + i): bytes 48..96.
+// Uint32 fields (slot * N32 + i): bytes 48..96.
 const U_SRC = 12; // 4 words
 const U_DST = 16; // 4 words
 const U_PKTS_TS = 20;
 const U_PKTS_TC = 21;
 const U_ICMP_ERRORS = 22;
 const I_QUOTED_PORT = 23; // int32 view
-// Uint16 fields (slot * 64 + i): bytes 96..104.
+// Uint16 fields (slot * N16 + i): bytes 96..104.
 const H_SRC_PORT = 48;
 const H_DST_PORT = 49;
 const H_VLAN0 = 50;
 const H_VLAN1 = 51;
-// Int16 fields for values that may be -1 (slot * 64 + i): bytes 104..114.
+// Int16 fields for values that may be -1 (slot * N16 + i): bytes 104..114.
 const S_ICMP_TYPE = 52;
 const S_ICMP_CODE = 53;
 const S_ERR_TYPE = 54;
 const S_ERR_CODE = 55;
 const S_QUOTED_PROTO = 56;
-// Bytes (slot * 128 + i): 114..128.
+// Bytes (slot * NUM_BYTES + i): 114..128.
 const B_KIND = 114;
 const B_VERSION = 115;
 const B_PROTO = 116;
@@ -121,18 +125,18 @@ export class SlotViews {
   }
 
   clock(slot: number): number {
-    return this.f64[slot * 16 + F_CLOCK]!;
+    return this.f64[slot * N64 + F_CLOCK]!;
   }
 
   writeMark(slot: number, kind: number, clockMicros: number): void {
     this.u8[slot * NUM_BYTES + B_KIND] = kind;
-    this.f64[slot * 16 + F_CLOCK] = clockMicros;
+    this.f64[slot * N64 + F_CLOCK] = clockMicros;
   }
 
   writeFlow(slot: number, r: FlowRecord): void {
-    const f = slot * 16;
-    const w = slot * 32;
-    const h = slot * 64;
+    const f = slot * N64;
+    const w = slot * N32;
+    const h = slot * N16;
     const b = slot * NUM_BYTES;
     const { f64, u32, u16, i16, u8 } = this;
     f64[f + F_START] = r.startMicros;
@@ -182,9 +186,9 @@ export class SlotViews {
 
   /** Fill `r` from a flow slot (its address text is made if a reader asks for it). */
   readFlow(slot: number, r: FlowRecord): void {
-    const f = slot * 16;
-    const w = slot * 32;
-    const h = slot * 64;
+    const f = slot * N64;
+    const w = slot * N32;
+    const h = slot * N16;
     const b = slot * NUM_BYTES;
     const { f64, u32, u16, i16, u8 } = this;
     r.startMicros = f64[f + F_START]!;
