@@ -34,15 +34,17 @@ export const ctrlWaiting = (i: number): number => 3 + 2 * i;
 
 /**
  * With two or more cores the flow-end work is split over two workers that read the same
- * ring: this one runs scan, p2p and the light detectors and sends its alerts to the
- * other, which runs flood and imbalance and owns every output. Balanced by profile on
- * the churn bench (busy seconds per worker, --cpu-prof): scan+p2p+flood here 6.0 / 4.8
- * (the other idle 1.4 s); scan+p2p 5.0 / 6.2; this split moves the ~0.3 s of backdoor,
- * ICMP and policy work over. Detector modules keep all their state to themselves and
- * their rules are disjoint, so the split changes no alert; only the order of lines in
- * the alert log can differ.
+ * ring: this one runs scan, p2p, flood and the light detectors and sends its alerts to
+ * the other, which runs imbalance and owns every output (the flow log among them).
+ * Balanced by profile on the churn bench (--cpu-prof, idle time per worker): with scan
+ * and p2p sharing their per-source stage (shared-attempts.ts) the group without flood
+ * was idle ~0.26 s more than the other and churn took 3.17-3.87 s (5 alternating rounds,
+ * median 3.35); with flood moved here 2.91-3.71 s (median 3.10; 3.45-4.27, median 3.54,
+ * before sharing). Scan and p2p must stay in one group: they share state. The other
+ * modules keep all their state to themselves and the rules are disjoint, so the split
+ * changes no alert; only the order of lines in the alert log can differ.
  */
-export const SPLIT_GROUP_A: readonly string[] = ['scan', 'p2p', 'backdoor', 'icmpUnreachable', 'icmpNachi', 'policy'];
+export const SPLIT_GROUP_A: readonly string[] = ['scan', 'p2p', 'flood', 'backdoor', 'icmpUnreachable', 'icmpNachi', 'policy'];
 
 /** 65,536 slots of 256 B: 16 MiB, about a second of churn-bench flows. */
 export const RING_SLOTS = 65_536;

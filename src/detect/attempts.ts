@@ -1,8 +1,9 @@
 /**
  * What the scan and P2P detectors share: the verdict on one finished flow ("failed or
  * unanswered attempt", "answered", "not an attempt") and a per-source sliding window of
- * the distinct (host, port) pairs a source failed on. Both detectors keep their own
- * windows in their own bounded tables (ctx.table), so each module stays independent.
+ * the distinct (host, port) pairs a source failed on. Each detector keeps its own full
+ * windows; the compact stage before them is shared when the two configs agree
+ * (shared-attempts.ts).
  */
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../decode/packet.js';
 import type { FlowRecord, HostKey } from '../flow/record.js';
@@ -370,9 +371,10 @@ const MAX_COMPACT_PROBES = (1 << 13) - 1;
 
 /**
  * The compact stage of a source's failed attempts, one fixed-size record per slot (the
- * slot number is the value of the source's entry in the detector's table), kept until
- * the source needs a full SourceWindow: a count would reach an alert threshold, or more
- * than `pairsPerSlot` distinct pairs. Most sources fail a few times and never get there:
+ * slot number is the value of the source's entry in the table of shared-attempts.ts),
+ * kept until the source needs a full SourceWindow: a count would reach an alert
+ * threshold (the detector checks sameHost/samePort after each new pair), or more than
+ * `pairsPerSlot` distinct pairs. Most sources fail a few times and never get there:
  * on the churn bench 65,536 sources fail ~12 times each, and a SourceWindow (five Maps, an
  * object per pair, string keys) per source cost ~3.6 us per flow in the scan detector and
  * 4.6 us in p2p, most of it allocation and GC; this stage allocates nothing per flow.
@@ -422,18 +424,32 @@ export class CompactAttempts {
         this.u16.push(new Uint16Array(buffer));
       }
     }
-    const r = this.recordOf(slot);
-    this.i32[slot >> CHUNK_SHIFT]![r + W_COUNT] = 0;
-    this.reset(slot, micros);
-    this.f64[slot >> CHUNK_SHIFT]![(r + W_LAST) >> 1] = micros;
+    this.start(slot, micros);
     return slot;
   }
 
   free(slot: number): void {
-    const text = this.text[slot >> CHUNK_SHIFT];
-    if (text !== undefined) text.fill(undefined, this.textOf(slot), this.textOf(slot) + this.pairsPerSlot);
+    this.clearText(slot);
     this.i32[slot >> CHUNK_SHIFT]![this.recordOf(slot) + W_COUNT] = 0;
     this.freeSlots.push(slot);
+  }
+
+  /** A slot in use made as alloc() makes a new one: no pairs, counters at zero. */
+  empty(slot: number, micros: number): void {
+    this.clearText(slot);
+    this.start(slot, micros);
+  }
+
+  private start(slot: number, micros: number): void {
+    const r = this.recordOf(slot);
+    this.i32[slot >> CHUNK_SHIFT]![r + W_COUNT] = 0;
+    this.reset(slot, micros);
+    this.f64[slot >> CHUNK_SHIFT]![(r + W_LAST) >> 1] = micros;
+  }
+
+  private clearText(slot: number): void {
+    const text = this.text[slot >> CHUNK_SHIFT];
+    if (text !== undefined) text.fill(undefined, this.textOf(slot), this.textOf(slot) + this.pairsPerSlot);
   }
 
   /** Slots in use (tests). */
@@ -476,15 +492,19 @@ export class CompactAttempts {
   }
 
   /**
-   * SourceWindow.addFailure for a slot, unless the pair is new and would bring its host to
-   * `portsOnHostLimit` ports or its port to `hostsOnPortLimit` hosts (alert thresholds: the
-   * full window raises them), or the slot is full: then nothing is counted and
-   * COMPACT_UPGRADE is returned. Otherwise COMPACT_REPEAT or the new pair's index.
+   * For the last add() that counted a new pair: how many other pairs of the window were on
+   * its host, and on its port, before it. A detector with thresholds (scan) compares them
+   * with its own, the same for every detector sharing the slot (shared-attempts.ts).
    */
-  add(
-    slot: number, host: HostKey, portKey: number, srcPort: number, verdict: number, micros: number,
-    portsOnHostLimit: number, hostsOnPortLimit: number,
-  ): number {
+  sameHost = 0;
+  samePort = 0;
+
+  /**
+   * SourceWindow.addFailure for a slot, unless the pair is new and the slot is full, or
+   * its probe count is at the compact limit: then nothing is counted and COMPACT_UPGRADE is
+   * returned. Otherwise COMPACT_REPEAT or the new pair's index (and sameHost/samePort).
+   */
+  add(slot: number, host: HostKey, portKey: number, srcPort: number, verdict: number, micros: number): number {
     const c = slot >> CHUNK_SHIFT;
     const rec = this.i32[c]!;
     const r = this.recordOf(slot);
@@ -503,9 +523,7 @@ export class CompactAttempts {
       if (h) sameHost++;
       if (q) samePort++;
     }
-    if (found < 0 && (n === this.pairsPerSlot || sameHost + 1 >= portsOnHostLimit || samePort + 1 >= hostsOnPortLimit)) {
-      return COMPACT_UPGRADE;
-    }
+    if (found < 0 && n === this.pairsPerSlot) return COMPACT_UPGRADE;
     if (found >= 0 && rec[r + W_PAIRS + found * PAIR_WORDS + P_KEY]! >>> KEY_PROBES_SHIFT === MAX_COMPACT_PROBES) {
       return COMPACT_UPGRADE;
     }
@@ -530,6 +548,8 @@ export class CompactAttempts {
     }
     this.putPair(slot, n, host, portKey, 1, micros);
     rec[r + W_COUNT] = n + 1;
+    this.sameHost = sameHost;
+    this.samePort = samePort;
     return n;
   }
 

@@ -188,6 +188,9 @@ export function createDetectorRunner(
     return dstLocal === 1;
   }
 
+  const shared = new Map<string, unknown>();
+  let flowSerial = 0;
+
   const detectors: Detector[] = [];
   const moduleIds: string[] = [];
   for (const m of modules) {
@@ -212,6 +215,16 @@ export function createDetectorRunner(
       table<K extends {}, V extends {}>(name: string, maxEntries: number, onEvict?: (value: V, key: K) => void): BoundedTable<K, V> {
         return boundedTable<K, V>(`${m.id}.${name}`, maxEntries, evictions, onEvict);
       },
+      shared<T>(key: string, make: () => T): T {
+        if (!shared.has(key)) shared.set(key, make());
+        return shared.get(key) as T;
+      },
+      flowSerial: () => flowSerial,
+      evictionCounter(name: string): () => void {
+        const statsName = `${m.id}.${name}`;
+        evictions[statsName] ??= 0;
+        return () => { evictions[statsName]!++; };
+      },
     };
     // `section` holds the module's own keys plus enabled/allowSources; modules ignore those.
     detectors.push(m.create(section ?? {}, ctx));
@@ -225,6 +238,7 @@ export function createDetectorRunner(
   return {
     moduleIds,
     onFlowEnd(flow: FlowRecord): void {
+      flowSerial++;
       current = flow;
       srcLocal = -1;
       dstLocal = -1;

@@ -16,8 +16,9 @@ import type { z } from 'zod';
 import type { SchemaKit } from '../config/fields.js';
 import { dstHostKey, hostKeyText, srcHostKey, type FlowRecord, type HostKey } from '../flow/record.js';
 import type { Detector, DetectorContext, DetectorModule } from './types.js';
-import { ANSWERED, COMPACT_MAX_PAIRS, COMPACT_UPGRADE, CompactAttempts, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, isReplyDirection, keyPort, portKeyOf, topPorts } from './attempts.js';
+import { ANSWERED, COMPACT_MAX_PAIRS, COMPACT_UPGRADE, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, isReplyDirection, keyPort, portKeyOf, topPorts } from './attempts.js';
 import { P2P_PORTS, REPLY_SRC_PORTS, p2pFamily, portTable } from './ports.js';
+import { sharedAttempts, type SharedAttempts } from './shared-attempts.js';
 
 export function p2pSchema({ z, portRangeList }: SchemaKit) {
   return z.strictObject({
@@ -69,23 +70,28 @@ export const p2pModule: DetectorModule<P2pConfig> = {
 };
 
 class P2pDetector implements Detector {
-  private readonly sources;
-  private readonly compact: CompactAttempts;
+  /** Per-source table and compact stage, shared with scan when their configs agree. */
+  private readonly attempts: SharedAttempts;
+  /** This detector's member index in `attempts`. */
+  private readonly member: number;
   private readonly windowMicros: number;
   private readonly listed: Uint8Array;
   private readonly replySrc: Uint8Array;
 
   constructor(private readonly config: P2pConfig, private readonly ctx: DetectorContext) {
-    // A source's entry is its compact-stage slot (a number) or its full state.
-    this.sources = ctx.table<HostKey, P2pState | number>('sources', config.maxSources, (v) => {
-      if (typeof v === 'number') this.compact.free(v);
-    });
-    // The compact stage holds fewer pairs than the peer pattern needs, so it never has to
-    // check that pattern; listed-port contacts go straight to a full state.
-    this.compact = new CompactAttempts(Math.min(COMPACT_MAX_PAIRS, config.patternMinHosts - 1, config.patternMinPorts - 1));
     this.windowMicros = config.windowSeconds * 1e6;
     this.listed = portTable(config.ports);
     this.replySrc = portTable(config.replySrcPorts);
+    // The compact stage holds fewer pairs than the peer pattern needs, so it never has to
+    // check that pattern; listed-port contacts go straight to a full state.
+    this.attempts = sharedAttempts(ctx, {
+      windowSeconds: config.windowSeconds,
+      maxSources: config.maxSources,
+      pairsPerSlot: Math.min(COMPACT_MAX_PAIRS, config.patternMinHosts - 1, config.patternMinPorts - 1),
+      replySrcPorts: this.replySrc,
+      notCompactPorts: this.listed,
+    });
+    this.member = this.attempts.join(ctx.evictionCounter('sources'));
   }
 
   onFlowEnd(flow: FlowRecord): void {
@@ -95,33 +101,35 @@ class P2pDetector implements Detector {
     if (verdict === 0) return;
     const onListedPort = portKey >>> 16 !== T_ECHO && this.listed[flow.dstPort] === 1;
     const micros = flow.startMicros;
+    const a = this.attempts;
+    const m = this.member;
+    const serial = this.ctx.flowSerial();
     const key = srcHostKey(flow);
     const host = dstHostKey(flow);
-    const entry = this.sources.get(key);
-    let state: P2pState;
-    if (entry === undefined || typeof entry === 'number') {
+    let slot = a.find(serial, key);
+    let state = slot < 0 ? undefined : a.full<P2pState>(m, slot);
+    if (state === undefined) {
       // Only a failure or a listed-port contact starts tracking a host; failures are kept in
-      // the compact stage (attempts.ts CompactAttempts) until the pattern could be reached.
-      let slot = entry;
+      // the compact stage (shared-attempts.ts) until the pattern could be reached.
       if (!onListedPort) {
         if (verdict & ANSWERED) {
-          if (slot !== undefined) this.compact.addAnswered(slot, portKey, verdict, micros);
+          if (slot >= 0 && a.attached(m, slot)) a.addAnswered(serial, slot, portKey, verdict, micros);
           return;
         }
-        if (slot === undefined) {
-          slot = this.compact.alloc(micros);
-          this.sources.set(key, slot);
+        if (slot < 0) {
+          slot = a.open(serial, key, micros);
         } else {
-          this.compact.expire(slot, micros, this.windowMicros);
+          if (!a.attached(m, slot)) a.attach(m, slot, micros);
+          a.expire(slot, micros);
         }
-        if (this.compact.add(slot, host, portKey, flow.srcPort, verdict, micros, Infinity, Infinity) !== COMPACT_UPGRADE) return;
+        if (a.add(serial, slot, host, portKey, flow.srcPort, verdict, micros) !== COMPACT_UPGRADE) return;
+      } else if (slot < 0) {
+        // Straight to the full state: the other members are not attached either.
+        slot = a.open(serial, key, micros, false);
       }
       const local = this.ctx.srcIsLocal(flow);
-      state = new P2pState(slot !== undefined ? this.compact.upgrade(slot, flow.srcIp, local) : new SourceWindow(flow.srcIp, local, micros));
-      if (slot !== undefined) this.compact.free(slot);
-      this.sources.set(key, state);
-    } else {
-      state = entry;
+      state = new P2pState(a.attached(m, slot) ? a.upgrade(m, slot, flow.srcIp, local) : new SourceWindow(flow.srcIp, local, micros));
+      a.setFull(m, slot, state);
     }
     const w = state.window;
     w.expire(micros, this.windowMicros);

@@ -20,9 +20,10 @@ import { dstHostKey, hostKeyText, srcHostKey, type FlowRecord, type HostKey } fr
 import type { RaisedScan } from './attempts.js';
 import type { AlertInput, Detector, DetectorContext, DetectorModule, Severity } from './types.js';
 import {
-  ANSWERED, COMPACT_MAX_PAIRS, COMPACT_UPGRADE, CompactAttempts, FAILED, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, isReplyDirection, keyLabel, keyPort,
+  ANSWERED, COMPACT_MAX_PAIRS, COMPACT_REPEAT, SourceWindow, T_ECHO, classifyAttempt, isGroupDestination, isReplyDirection, keyLabel, keyPort,
   keyTransport, portKeyOf, topPorts,
 } from './attempts.js';
+import { sharedAttempts, type SharedAttempts } from './shared-attempts.js';
 import { P2P_PORTS, REPLY_SRC_PORTS, portTable, wormHint } from './ports.js';
 
 export function scanSchema({ z, portRangeList }: SchemaKit) {
@@ -82,8 +83,10 @@ export const scanModule: DetectorModule<ScanConfig> = {
 };
 
 class ScanDetector implements Detector {
-  private readonly sources;
-  private readonly compact: CompactAttempts;
+  /** Per-source table and compact stage, shared with p2p when their configs agree. */
+  private readonly attempts: SharedAttempts;
+  /** This detector's member index in `attempts`. */
+  private readonly member: number;
   private readonly windowMicros: number;
   private readonly skip: Uint8Array;
   private readonly redFlag: Uint8Array;
@@ -95,54 +98,63 @@ class ScanDetector implements Detector {
   private readonly active = new Map<string, SourceWindow>();
 
   constructor(private readonly config: ScanConfig, private readonly ctx: DetectorContext) {
-    // A source's entry is its compact-stage slot (a number) or its full window.
-    this.sources = ctx.table<HostKey, SourceWindow | number>('sources', config.maxSources, (v) => {
-      if (typeof v === 'number') this.compact.free(v);
-    });
-    // The compact stage must not be able to cross the random thresholds (the others are
-    // checked by CompactAttempts.add): it holds fewer pairs than either needs.
-    this.compact = new CompactAttempts(Math.min(COMPACT_MAX_PAIRS, config.randomMinHosts - 1, config.randomMinPorts - 1));
     this.windowMicros = config.windowSeconds * 1e6;
     this.skip = portTable(config.skipPorts);
     this.redFlag = portTable(config.redFlagPorts);
     this.replySrc = portTable(config.replySrcPorts);
+    // The compact stage must not be able to cross the random thresholds (the port and
+    // address ones are checked after each new pair it counts): it holds fewer pairs than
+    // either needs.
+    this.attempts = sharedAttempts(ctx, {
+      windowSeconds: config.windowSeconds,
+      maxSources: config.maxSources,
+      pairsPerSlot: Math.min(COMPACT_MAX_PAIRS, config.randomMinHosts - 1, config.randomMinPorts - 1),
+      replySrcPorts: this.replySrc,
+      notCompactPorts: this.skip,
+    });
+    this.member = this.attempts.join(ctx.evictionCounter('sources'));
   }
 
   onFlowEnd(flow: FlowRecord): void {
     const portKey = portKeyOf(flow);
-    if (portKey < 0) return;
+    if (portKey < 0 || isGroupDestination(flow)) return;
     if (portKey >>> 16 !== T_ECHO && (this.skip[flow.dstPort] === 1 || isReplyDirection(flow, this.replySrc))) return;
     const verdict = classifyAttempt(flow);
     if (verdict === 0) return;
     const micros = flow.startMicros;
+    const a = this.attempts;
+    const m = this.member;
+    const serial = this.ctx.flowSerial();
     const key = srcHostKey(flow);
-    const entry = this.sources.get(key);
-    let state: SourceWindow;
-    if (entry === undefined || typeof entry === 'number') {
-      // No window yet, or the compact stage (attempts.ts CompactAttempts).
+    let slot = a.find(serial, key);
+    let state = slot < 0 ? undefined : a.full<SourceWindow>(m, slot);
+    const host = dstHostKey(flow);
+    if (state === undefined) {
+      // No window yet, or the compact stage (shared-attempts.ts).
       if (verdict & ANSWERED) {
         // Answers are evidence only ("replies seen", open ports); they never start a window.
-        if (entry !== undefined) this.compact.addAnswered(entry, portKey, verdict, micros);
+        if (slot >= 0 && a.attached(m, slot)) a.addAnswered(serial, slot, portKey, verdict, micros);
         return;
       }
-      if (!(verdict & FAILED) || isGroupDestination(flow)) return;
-      const host = dstHostKey(flow);
-      let slot = entry;
-      if (slot === undefined) {
-        slot = this.compact.alloc(micros);
-        this.sources.set(key, slot);
+      if (slot < 0) {
+        slot = a.open(serial, key, micros);
       } else {
-        this.compact.expire(slot, micros, this.windowMicros);
+        if (!a.attached(m, slot)) a.attach(m, slot, micros);
+        a.expire(slot, micros);
       }
+      const r = a.add(serial, slot, host, portKey, flow.srcPort, verdict, micros);
+      if (r === COMPACT_REPEAT) return;
       const c = this.config;
-      const r = this.compact.add(slot, host, portKey, flow.srcPort, verdict, micros, c.portMinPorts,
-        this.ctx.srcIsLocal(flow) ? c.localAddressMinHosts : c.addressMinHosts);
-      if (r !== COMPACT_UPGRADE) return;
-      state = this.compact.upgrade(slot, flow.srcIp, this.ctx.srcIsLocal(flow));
-      this.compact.free(slot);
-      this.sources.set(key, state);
+      const local = this.ctx.srcIsLocal(flow);
+      if (r >= 0 && a.compact.sameHost + 1 < c.portMinPorts && a.compact.samePort + 1 < (local ? c.localAddressMinHosts : c.addressMinHosts)) return;
+      // A new pair reached a threshold (it is counted), or the record is full (it is not).
+      state = a.upgrade(m, slot, flow.srcIp, local);
+      a.setFull(m, slot, state);
+      if (r >= 0) {
+        this.checkThresholds(state, host, portKey, micros);
+        return;
+      }
     } else {
-      state = entry;
       if (state.raised.size > 0 && state.lastMicros < micros - this.windowMicros) {
         // The previous activity ended before this flow: report its final size first.
         this.reportFinal(state, micros);
@@ -152,20 +164,24 @@ class ScanDetector implements Detector {
         state.addAnswered(portKey, verdict, micros);
         return;
       }
-      if (!(verdict & FAILED) || isGroupDestination(flow)) return;
       state.expire(micros, this.windowMicros);
     }
-    const host = dstHostKey(flow);
-    const pair = state.addFailure(host, portKey, flow.srcPort, verdict, micros, this.config.maxPairsPerSource);
-    if (!pair) return;
+    if (state.addFailure(host, portKey, flow.srcPort, verdict, micros, this.config.maxPairsPerSource)) {
+      this.checkThresholds(state, host, portKey, micros);
+    }
+  }
+
+  /**
+   * A new (host, port) pair was counted in the window: raise what it brought to a
+   * threshold. Thresholds are checked when a count grows past them ("=="), so each
+   * crossing is reported once; the alert log summarises repeats within its suppression
+   * window.
+   */
+  private checkThresholds(state: SourceWindow, host: HostKey, portKey: number, micros: number): void {
     const c = this.config;
-    // Thresholds are checked when a count grows past them ("=="), so each crossing is
-    // reported once; the alert log summarises repeats within its suppression window.
-    const portsOnHost = state.portsPerHost.get(pair.host)!;
-    if (portsOnHost === c.portMinPorts) this.raisePort(state, pair.host, micros);
-    const hostsOnPort = state.hostsPerPort.get(portKey)!;
+    if (state.portsPerHost.get(host) === c.portMinPorts) this.raisePort(state, host, micros);
     const addrMin = state.local ? c.localAddressMinHosts : c.addressMinHosts;
-    if (hostsOnPort === addrMin) this.raiseAddress(state, portKey, micros);
+    if (state.hostsPerPort.get(portKey) === addrMin) this.raiseAddress(state, portKey, micros);
     if (
       state.raised.size === 0 &&
       state.portsPerHost.size >= c.randomMinHosts &&

@@ -82,6 +82,22 @@ export interface DetectorContext {
    * in slab arrays indexed by the value can reuse the slot.
    */
   table<K extends {}, V extends {}>(name: string, maxEntries: number, onEvict?: (value: V, key: K) => void): BoundedTable<K, V>;
+  /**
+   * State that detectors of this runner share: the first call with `key` makes it, later
+   * calls (from any detector) get the same object. Scan and p2p share their per-source
+   * attempts this way (shared-attempts.ts) when their configs agree.
+   */
+  shared<T>(key: string, make: () => T): T;
+  /**
+   * A number that changes with every flow the runner hands out, so shared state counts a
+   * flow once however many detectors pass it on.
+   */
+  flowSerial(): number;
+  /**
+   * Counts an eviction from this detector's table `name` (`detector_evictions.<id>.<name>`)
+   * for a table kept in shared state rather than made by table().
+   */
+  evictionCounter(name: string): () => void;
 }
 
 export interface Detector {

@@ -71,9 +71,14 @@ describe('CompactAttempts', () => {
           }
           compact.expire(slot, t, WINDOW);
           w.expire(t, WINDOW);
-          const r = compact.add(slot, s.host, s.portKey, s.srcPort, FAILED | s.verdict, t, Infinity, Infinity);
+          const r = compact.add(slot, s.host, s.portKey, s.srcPort, FAILED | s.verdict, t);
           const pair = w.addFailure(s.host, s.portKey, s.srcPort, FAILED | s.verdict, t, 4096);
           expect(r === COMPACT_REPEAT).toBe(pair === undefined);
+          if (pair) {
+            // What the pair's host and port had before it: what scan checks its thresholds on.
+            expect(compact.sameHost).toBe(w.portsPerHost.get(s.host)! - 1);
+            expect(compact.samePort).toBe(w.hostsPerPort.get(s.portKey)! - 1);
+          }
           expect(compact.pairs(slot)).toBe(w.pairs.size);
         }
         expect(snapshot(compact.upgrade(slot, '192.0.2.1', false))).toEqual(snapshot(w));
@@ -83,24 +88,26 @@ describe('CompactAttempts', () => {
     );
   });
 
-  it('asks for an upgrade, counting nothing, when a new pair would reach a threshold or the slot is full', () => {
+  it('counts a new pair with the pairs on its host and port before it, and asks for an upgrade, counting nothing, when full', () => {
     const c = new CompactAttempts(4);
     const slot = c.alloc(0);
-    // Three ports on host 7: the fourth would make 4 ports on one host (limit 4).
-    for (let p = 1; p <= 3; p++) expect(c.add(slot, 7, p, 40000, FAILED, p, 4, 100)).toBe(p - 1);
-    expect(c.add(slot, 7, 4, 40000, FAILED, 4, 4, 100)).toBe(COMPACT_UPGRADE);
-    // A repeat is always taken.
-    expect(c.add(slot, 7, 2, 40000, FAILED, 5, 4, 100)).toBe(COMPACT_REPEAT);
-    // Port 1 on a second host: 2 hosts on port 1 reaches the hosts-on-port limit of 2.
-    expect(c.add(slot, 8, 1, 40000, FAILED, 6, 100, 2)).toBe(COMPACT_UPGRADE);
-    expect(c.add(slot, 8, 9, 40000, FAILED, 6, 100, 100)).toBe(3);
+    for (let p = 1; p <= 3; p++) {
+      expect(c.add(slot, 7, p, 40000, FAILED, p)).toBe(p - 1);
+      expect([c.sameHost, c.samePort]).toEqual([p - 1, 0]);
+    }
+    // A repeat is counted and leaves sameHost/samePort as they were.
+    expect(c.add(slot, 7, 2, 40000, FAILED, 5)).toBe(COMPACT_REPEAT);
+    // Port 1 on a second host.
+    expect(c.add(slot, 8, 1, 40000, FAILED, 6)).toBe(3);
+    expect([c.sameHost, c.samePort]).toEqual([0, 1]);
     // Full (4 pairs): any new pair needs the full window.
-    expect(c.add(slot, 9, 9, 40000, FAILED, 7, 100, 100)).toBe(COMPACT_UPGRADE);
+    expect(c.add(slot, 9, 9, 40000, FAILED, 7)).toBe(COMPACT_UPGRADE);
     const w = c.upgrade(slot, '192.0.2.1', true);
     expect(w.failed).toBe(5);
     expect(w.pairs.size).toBe(4);
     expect(w.local).toBe(true);
     expect(w.portsPerHost.get(7)).toBe(3);
+    expect(w.hostsPerPort.get(1)).toBe(2);
   });
 
   it('counts up to 8,191 probes of one pair, then asks for the full window', () => {
@@ -108,12 +115,12 @@ describe('CompactAttempts', () => {
     // (host, port) more often than that moves to a SourceWindow, which counts on.
     const c = new CompactAttempts(4);
     const slot = c.alloc(0);
-    expect(c.add(slot, 7, 445, 40000, FAILED, 1, 100, 100)).toBe(0);
-    expect(c.add(slot, 2001, 80, 40000, FAILED, 1, 100, 100)).toBe(1);
-    for (let i = 2; i <= 8191; i++) expect(c.add(slot, 7, 445, 40000, FAILED, i, 100, 100)).toBe(COMPACT_REPEAT);
-    expect(c.add(slot, 7, 445, 40000, FAILED, 9000, 100, 100)).toBe(COMPACT_UPGRADE);
+    expect(c.add(slot, 7, 445, 40000, FAILED, 1)).toBe(0);
+    expect(c.add(slot, 2001, 80, 40000, FAILED, 1)).toBe(1);
+    for (let i = 2; i <= 8191; i++) expect(c.add(slot, 7, 445, 40000, FAILED, i)).toBe(COMPACT_REPEAT);
+    expect(c.add(slot, 7, 445, 40000, FAILED, 9000)).toBe(COMPACT_UPGRADE);
     // The other pair is unaffected.
-    expect(c.add(slot, 2001, 80, 40000, FAILED, 9001, 100, 100)).toBe(COMPACT_REPEAT);
+    expect(c.add(slot, 2001, 80, 40000, FAILED, 9001)).toBe(COMPACT_REPEAT);
     const w = c.upgrade(slot, '192.0.2.1', false);
     expect(w.failed).toBe(8193);
     expect([...w.pairs.values()].map((p) => [p.host, p.portKey, p.probes])).toEqual([[7, 445, 8191], [2001, 80, 2]]);
@@ -123,7 +130,7 @@ describe('CompactAttempts', () => {
   it('reuses freed slots and starts them empty', () => {
     const c = new CompactAttempts(8);
     const a = c.alloc(0);
-    c.add(a, 1, 80, 40000, FAILED | RST_RECEIVED, 1, 100, 100);
+    c.add(a, 1, 80, 40000, FAILED | RST_RECEIVED, 1);
     c.addAnswered(a, 443, ANSWERED | OPEN, 2);
     c.free(a);
     const b = c.alloc(10);
@@ -143,7 +150,7 @@ describe('CompactAttempts', () => {
     const hostOf = (i: number) => (i % 3 === 0 ? `2001:db8::${i.toString(16)}` : i);
     for (let i = 0; i < 3000; i++) {
       const s = c.alloc(i);
-      c.add(s, hostOf(i), 80, 40000, FAILED, i, 100, 100);
+      c.add(s, hostOf(i), 80, 40000, FAILED, i);
       slots.push(s);
     }
     // Freed and reused slots start without the hosts of their last source.
@@ -151,7 +158,7 @@ describe('CompactAttempts', () => {
     for (let i = 0; i < 3000; i += 7) {
       const s = c.alloc(i);
       expect(c.pairs(s)).toBe(0);
-      c.add(s, i + 1, 443, 40000, FAILED, i, 100, 100);
+      c.add(s, i + 1, 443, 40000, FAILED, i);
       slots[i] = s;
     }
     for (let i = 0; i < 3000; i += 1) {

@@ -19,6 +19,7 @@ export function fakeContext(localNetworks: string[] = ['10.0.0.0/8', '192.168.0.
   const local = new CidrMatcher(localNetworks);
   const alerts: AlertInput[] = [];
   const evictions = new Map<string, number>();
+  let serial = 0;
   return {
     alerts,
     evictions,
@@ -31,6 +32,12 @@ export function fakeContext(localNetworks: string[] = ['10.0.0.0/8', '192.168.0.
         evictions.set(name, (evictions.get(name) ?? 0) + 1);
         onEvict?.(v, k);
       }) as unknown as BoundedTable<K, V>;
+    },
+    // One detector per context: nothing to share, and every call is a new flow.
+    shared: (_key, make) => make(),
+    flowSerial: () => ++serial,
+    evictionCounter(name) {
+      return () => evictions.set(name, (evictions.get(name) ?? 0) + 1);
     },
   };
 }

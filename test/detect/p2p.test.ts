@@ -3,6 +3,7 @@ import * as kit from '../../src/config/fields.js';
 import { p2pModule, p2pSchema, type P2pConfig } from '../../src/detect/p2p.js';
 import { scanModule, scanSchema } from '../../src/detect/scan.js';
 import { FlowRecord } from '../../src/flow/record.js';
+import type { SharedAttempts } from '../../src/detect/shared-attempts.js';
 import { FakeContext, flow, type FlowSpec } from './scan-fixtures.js';
 
 /** Runs both the scan and the p2p detector over the flows, as the registry would. */
@@ -75,6 +76,6 @@ describe('p2p tables', () => {
     const det = p2pModule.create(p2pSchema(kit).parse({ maxSources: 500 }), ctx);
     const rec = new FlowRecord();
     for (let i = 0; i < 5000; i++) det.onFlowEnd(flow({ src: `172.16.${i >> 8}.${i & 255}`, dst: '192.0.2.1', dport: 6881 }, rec));
-    expect(ctx.tables.get('sources')!.size).toBe(500);
+    expect((ctx.sharedMade[0] as SharedAttempts).size).toBe(500);
   });
 });

@@ -30,6 +30,24 @@ export class FakeContext implements DetectorContext {
     this.tables.set(name, t as unknown as BoundedTable<{}, {}>);
     return t;
   }
+  /**
+   * Detectors run on one context (p2p and scan) do not share state here: each is tested
+   * as it behaves alone; sharing is tested through the runner (shared-attempts.test.ts).
+   */
+  shared<T>(_key: string, make: () => T): T {
+    const made = make();
+    this.sharedMade.push(made);
+    return made;
+  }
+  /** What shared() made, in order (a detector's SharedAttempts, for its table size). */
+  readonly sharedMade: unknown[] = [];
+  private serial = 0;
+  flowSerial(): number {
+    return ++this.serial;
+  }
+  evictionCounter(): () => void {
+    return () => {};
+  }
   rules(): string[] {
     return this.alerts.map((a) => `${a.ruleId}@${a.sourceIp}`);
   }

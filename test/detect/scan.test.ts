@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as kit from '../../src/config/fields.js';
 import { scanModule, scanSchema, type ScanConfig } from '../../src/detect/scan.js';
 import { FlowRecord } from '../../src/flow/record.js';
+import type { SharedAttempts } from '../../src/detect/shared-attempts.js';
 import { FakeContext, flow, type FlowSpec } from './scan-fixtures.js';
 
 function run(flows: FlowSpec[], overrides: Partial<ScanConfig> = {}, ctx = new FakeContext()) {
@@ -225,7 +226,7 @@ describe('scan tables', () => {
     const ctx = new FakeContext();
     const flows = range(10_000).map((i) => ({ src: `172.16.${i >> 8}.${i & 255}`, dst: '192.0.2.1', dport: 80 + (i % 3) }));
     run(flows, { maxSources: 1000 }, ctx);
-    const t = ctx.tables.get('sources')!;
+    const t = ctx.sharedMade[0] as SharedAttempts;
     expect(t.size).toBeLessThanOrEqual(1000);
     expect(t.size).toBe(1000);
   });
