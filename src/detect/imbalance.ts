@@ -57,16 +57,17 @@ export type ImbalanceConfig = z.infer<ReturnType<typeof imbalanceSchema>>;
 const ROLE_CLIENT = 0;
 const ROLE_SERVER = 1;
 
-// A host's record: int32 words, the first ten as five float64 fields; 768 B at the
-// defaults ((16 + 7 x portsPerHost + min(maxPeersPerHost, 64)) x 4). One record per host,
-// its slot the value of the host's table entry (the key: srcHostKey/dstHostKey, an
-// int32 for IPv4), rather than an object with five arrays keyed by the address text: on
-// the churn bench (65,536 local hosts) the detector alone cost ~2.5 us per flow of the
-// 200k-flow churn and ~1.95 us of the 1M-flow one, mostly account() and GC; with records
-// ~1.2 and ~1.1 us, and 54 MB instead of 75 MB at the end of the 1M-flow churn. A flow
-// allocates nothing and touches three or four cache lines of its record (header, port
-// keys, one port's counters, the peers); what remains is mostly cache misses, ~0.3 us the
-// table (then an lru-cache) over a plain Map and ~0.1 us ctx.isLocal.
+// A host's totals: a 64-byte record (five float64 fields, then int32 words), its slot
+// the value of the host's table entry (the key: srcHostKey/dstHostKey, an int32 for
+// IPv4). Its ports and peers: a detail record, made once the host has moved
+// DETAIL_SHARE of the smaller alert floor in the window (500 kB at the defaults).
+// A host that alerts has moved at least a thousand times that, so its port shares miss
+// at most 0.1 % of its bytes and its peers are counted from that point on; the totals
+// (bytes, flows, first and last) are exact from the first flow. Most hosts never get
+// there: on the churn bench (65,536 local hosts, ~15 small flows each) every flow
+// touched three or four cache lines of a 768-byte record (header, port keys, one port's
+// counters, the peers), account() ~1.0 us per flow, the detector 743 ns per flow on
+// one thread 743-809 ns per flow (two runs each); with the totals alone 371-448.
 // Float64 fields (index in float64 units from the record's start):
 const F_FIRST = 0;
 const F_LAST = 1;
@@ -74,19 +75,31 @@ const F_BYTES_OUT = 2;
 const F_BYTES_IN = 3;
 const F_FLOWS = 4;
 // Int32 fields:
-const I_PEERS = 10;
-const I_PORTS = 11;
+/** The detail record's slot + 1; 0 while the host has none. */
+const I_DETAIL = 10;
+/** 1 while the slot holds a host (evaluate() scans the slots before the table). */
+const I_LIVE = 11;
+/** Int32 words of a totals record (64 bytes). */
+const HOST_WORDS = 16;
+/** Share of min(minOutboundBytes, minInboundBytes) a host moves before its detail record. */
+const DETAIL_SHARE = 1 / 1000;
+
+// A detail record: int32 words (float64 counters at even words); 720 B at the defaults
+// ((4 + k + 6 x portsPerHost + min(maxPeersPerHost, 64)) x 4, k rounded up to even).
+// Once 65,536 hosts held records of everything, the detector had cost ~2.5 us per flow
+// of the 200k-flow churn as an object with five arrays keyed by the address text, ~1.2
+// as records; what remains of a detail record's cost is cache misses.
+const D_PEERS = 0;
+const D_PORTS = 1;
 /**
  * 64-bit filter of the peers counted (one bit per peer hash): a clear bit means a new
  * peer without scanning the peer list. Most flows of the churn bench bring a new peer:
  * ~150 ns per flow less on both churn benches (1.34 -> 1.18 us on 200k flows, 1.21 ->
- * 1.07 us on 1M).
+ * 1.07 us on 1M), when every host had its ports and peers counted.
  */
-const I_PEER_FILTER = 12;
-/** 1 while the slot holds a host (evaluate() scans the slots before the table). */
-const I_LIVE = 14;
+const D_PEER_FILTER = 2;
 /** Port slots start here: keys (int32), then per slot float64 bytes out, bytes in, flows. */
-const I_PORT_KEYS = 16;
+const D_PORT_KEYS = 4;
 /** Distinct peers counted in the record; beyond it (maxPeersPerHost > 64) a Set per host. */
 const INLINE_PEERS = 64;
 /**
@@ -97,6 +110,42 @@ const INLINE_PEERS = 64;
 const CHUNK_SHIFT = 8;
 const CHUNK_MASK = (1 << CHUNK_SHIFT) - 1;
 
+/** Fixed-size records in chunks, with a free list: the int32 and float64 views of each chunk. */
+class Records {
+  readonly i32: Int32Array[] = [];
+  readonly f64: Float64Array[] = [];
+  private top = 0;
+  private readonly free: number[] = [];
+  constructor(readonly words: number) {}
+
+  /** Slots ever handed out (evaluate() scans them). */
+  get used(): number {
+    return this.top;
+  }
+
+  alloc(): number {
+    let s = this.free.pop();
+    if (s === undefined) {
+      s = this.top++;
+      if (s >> CHUNK_SHIFT === this.i32.length) {
+        const buffer = new ArrayBuffer((CHUNK_MASK + 1) * this.words * 4);
+        this.i32.push(new Int32Array(buffer));
+        this.f64.push(new Float64Array(buffer));
+      }
+    }
+    return s;
+  }
+
+  release(s: number): void {
+    this.free.push(s);
+  }
+
+  /** Every slot free again: the next window reuses the records from the first. */
+  reset(): void {
+    this.top = 0;
+    this.free.length = 0;
+  }
+}
 
 /**
  * A peer as an int32: an IPv4 address exactly; an IPv6 address hashed to 32 bits, so two
@@ -126,23 +175,27 @@ export const imbalanceModule: DetectorModule<ImbalanceConfig> = {
     const k = config.portsPerHost;
     const maxPeers = config.maxPeersPerHost;
     const inlinePeers = Math.min(maxPeers, INLINE_PEERS);
-    // Record layout for k port slots (int32 offsets; float64 fields at even offsets).
-    const portCounters = I_PORT_KEYS + k + (k & 1);
+    const detailBytes = Math.min(config.minOutboundBytes, config.minInboundBytes) * DETAIL_SHARE;
+    // Detail record layout for k port slots (int32 offsets; float64 fields at even offsets).
+    const portCounters = D_PORT_KEYS + k + (k & 1);
     const peersAt = portCounters + 6 * k;
-    const recordWords = peersAt + inlinePeers + (inlinePeers & 1);
 
-    const chunks: Int32Array[] = [];
-    const chunksF: Float64Array[] = [];
-    let top = 0;
-    const freeSlots: number[] = [];
-    /** Peers past the record's INLINE_PEERS, by slot (only when maxPeersPerHost > 64). */
+    const totals = new Records(HOST_WORDS);
+    const details = new Records(peersAt + inlinePeers + (inlinePeers & 1));
+    /** Peers past the record's INLINE_PEERS, by detail slot (only when maxPeersPerHost > 64). */
     const extraPeers = new Map<number, Set<number>>();
-    // Host key -> slot (its record). An evicted host's slot is reused (onEvict); a new
-    // window (clear) starts the slots over.
-    const hosts: BoundedTable<HostKey, number> = ctx.table('hosts', config.maxTrackedHosts, (slot: number) => {
-      chunks[slot >> CHUNK_SHIFT]![(slot & CHUNK_MASK) * recordWords + I_LIVE] = 0;
-      if (extraPeers.size > 0) extraPeers.delete(slot);
-      freeSlots.push(slot);
+    // Host key -> totals slot. An evicted host's slots are reused (onEvict); a new window
+    // (clear) starts the slots over.
+    const hosts: BoundedTable<HostKey, number> = ctx.table('hosts', config.maxTrackedHosts, (s: number) => {
+      const rec = totals.i32[s >> CHUNK_SHIFT]!;
+      const r = (s & CHUNK_MASK) * HOST_WORDS;
+      rec[r + I_LIVE] = 0;
+      const d = rec[r + I_DETAIL]! - 1;
+      if (d >= 0) {
+        if (extraPeers.size > 0) extraPeers.delete(d);
+        details.release(d);
+      }
+      totals.release(s);
     });
     const web = new Set(config.webPorts);
     const mail = new Set(config.mailPorts);
@@ -150,30 +203,31 @@ export const imbalanceModule: DetectorModule<ImbalanceConfig> = {
     let windowStartMicros = -1;
 
     function alloc(start: number, end: number): number {
-      let s = freeSlots.pop();
-      if (s === undefined) {
-        s = top++;
-        if (s >> CHUNK_SHIFT === chunks.length) {
-          const buffer = new ArrayBuffer((CHUNK_MASK + 1) * recordWords * 4);
-          chunks.push(new Int32Array(buffer));
-          chunksF.push(new Float64Array(buffer));
-        }
-      }
-      const rec = chunks[s >> CHUNK_SHIFT]!;
-      const r = (s & CHUNK_MASK) * recordWords;
-      const recF = chunksF[s >> CHUNK_SHIFT]!;
+      const s = totals.alloc();
+      const rec = totals.i32[s >> CHUNK_SHIFT]!;
+      const recF = totals.f64[s >> CHUNK_SHIFT]!;
+      const r = (s & CHUNK_MASK) * HOST_WORDS;
       const f = r / 2;
       recF[f + F_FIRST] = start;
       recF[f + F_LAST] = end;
       recF[f + F_BYTES_OUT] = 0;
       recF[f + F_BYTES_IN] = 0;
       recF[f + F_FLOWS] = 0;
-      rec[r + I_PEERS] = 0;
-      rec[r + I_PORTS] = 0;
-      rec[r + I_PEER_FILTER] = 0;
-      rec[r + I_PEER_FILTER + 1] = 0;
+      rec[r + I_DETAIL] = 0;
       rec[r + I_LIVE] = 1;
       return s;
+    }
+
+    /** A detail record, no ports or peers yet. */
+    function allocDetail(): number {
+      const d = details.alloc();
+      const rec = details.i32[d >> CHUNK_SHIFT]!;
+      const r = (d & CHUNK_MASK) * details.words;
+      rec[r + D_PEERS] = 0;
+      rec[r + D_PORTS] = 0;
+      rec[r + D_PEER_FILTER] = 0;
+      rec[r + D_PEER_FILTER + 1] = 0;
+      return d;
     }
 
     function account(host: HostKey, peer: number, role: number, proto: number, port: number,
@@ -183,26 +237,35 @@ export const imbalanceModule: DetectorModule<ImbalanceConfig> = {
         s = alloc(start, end);
         hosts.set(host, s);
       }
-      const rec = chunks[s >> CHUNK_SHIFT]!;
-      const recF = chunksF[s >> CHUNK_SHIFT]!;
-      const r = (s & CHUNK_MASK) * recordWords;
-      const f = r / 2;
-      if (start < recF[f + F_FIRST]!) recF[f + F_FIRST] = start;
-      if (end > recF[f + F_LAST]!) recF[f + F_LAST] = end;
-      recF[f + F_BYTES_OUT] += out;
-      recF[f + F_BYTES_IN] += inb;
-      recF[f + F_FLOWS]!++;
-      const nPeers = rec[r + I_PEERS]!;
-      if (nPeers < maxPeers) addPeer(rec, s, r, nPeers, peer);
+      const hostRec = totals.i32[s >> CHUNK_SHIFT]!;
+      const hostF = totals.f64[s >> CHUNK_SHIFT]!;
+      const h = (s & CHUNK_MASK) * HOST_WORDS;
+      const f = h / 2;
+      if (start < hostF[f + F_FIRST]!) hostF[f + F_FIRST] = start;
+      if (end > hostF[f + F_LAST]!) hostF[f + F_LAST] = end;
+      const bytesOut = (hostF[f + F_BYTES_OUT] += out);
+      const bytesIn = (hostF[f + F_BYTES_IN] += inb);
+      hostF[f + F_FLOWS]!++;
+      let d = hostRec[h + I_DETAIL]! - 1;
+      if (d < 0) {
+        if (bytesOut + bytesIn < detailBytes) return;
+        d = allocDetail();
+        hostRec[h + I_DETAIL] = d + 1;
+      }
+      const rec = details.i32[d >> CHUNK_SHIFT]!;
+      const recF = details.f64[d >> CHUNK_SHIFT]!;
+      const r = (d & CHUNK_MASK) * details.words;
+      const nPeers = rec[r + D_PEERS]!;
+      if (nPeers < maxPeers) addPeer(rec, d, r, nPeers, peer);
       const key = (role << 24) | (proto << 16) | port;
-      const nPorts = rec[r + I_PORTS]!;
+      const nPorts = rec[r + D_PORTS]!;
       let slot = -1;
-      for (let i = 0; i < nPorts; i++) if (rec[r + I_PORT_KEYS + i] === key) { slot = i; break; }
+      for (let i = 0; i < nPorts; i++) if (rec[r + D_PORT_KEYS + i] === key) { slot = i; break; }
       const counters = (r + portCounters) / 2;
       if (slot < 0) {
         if (nPorts < k) {
           slot = nPorts;
-          rec[r + I_PORTS] = nPorts + 1;
+          rec[r + D_PORTS] = nPorts + 1;
           recF[counters + 3 * slot] = 0;
           recF[counters + 3 * slot + 1] = 0;
           recF[counters + 3 * slot + 2] = 0;
@@ -214,89 +277,98 @@ export const imbalanceModule: DetectorModule<ImbalanceConfig> = {
             if (recF[counters + 3 * i]! + recF[counters + 3 * i + 1]! < recF[counters + 3 * slot]! + recF[counters + 3 * slot + 1]!) slot = i;
           }
         }
-        rec[r + I_PORT_KEYS + slot] = key;
+        rec[r + D_PORT_KEYS + slot] = key;
       }
       recF[counters + 3 * slot] += out;
       recF[counters + 3 * slot + 1] += inb;
       recF[counters + 3 * slot + 2]!++;
     }
 
-    function addPeer(rec: Int32Array, s: number, r: number, nPeers: number, peer: number): void {
+    function addPeer(rec: Int32Array, d: number, r: number, nPeers: number, peer: number): void {
       const bit = Math.imul(peer, 0x9e3779b1) >>> 26;
-      const filter = r + I_PEER_FILTER + (bit >>> 5);
+      const filter = r + D_PEER_FILTER + (bit >>> 5);
       const mask = 1 << (bit & 31);
       if (rec[filter]! & mask) {
         const at = r + peersAt;
         const inline = nPeers < inlinePeers ? nPeers : inlinePeers;
         for (let i = at; i < at + inline; i++) if (rec[i] === peer) return;
-        if (nPeers > inlinePeers && extraPeers.get(s)!.has(peer)) return;
+        if (nPeers > inlinePeers && extraPeers.get(d)!.has(peer)) return;
       } else {
         rec[filter] = rec[filter]! | mask;
       }
       if (nPeers < inlinePeers) {
         rec[r + peersAt + nPeers] = peer;
       } else {
-        let extra = extraPeers.get(s);
-        if (extra === undefined) extraPeers.set(s, (extra = new Set()));
+        let extra = extraPeers.get(d);
+        if (extra === undefined) extraPeers.set(d, (extra = new Set()));
         extra.add(peer);
       }
-      rec[r + I_PEERS] = nPeers + 1;
+      rec[r + D_PEERS] = nPeers + 1;
     }
 
-    function topPorts(s: number, outbound: boolean): PortShare[] {
-      const rec = chunks[s >> CHUNK_SHIFT]!;
-      const recF = chunksF[s >> CHUNK_SHIFT]!;
-      const r = (s & CHUNK_MASK) * recordWords;
-      const counters = (r + portCounters) / 2;
+    /** The host's detail slot, -1 when it has none (it never moved detailBytes). */
+    function detailOf(s: number): number {
+      return totals.i32[s >> CHUNK_SHIFT]![(s & CHUNK_MASK) * HOST_WORDS + I_DETAIL]! - 1;
+    }
+
+    /** Every port counted in the host's detail record `d` (none without one). Alert time only. */
+    function portRows(d: number): PortShare[] {
       const rows: PortShare[] = [];
-      for (let i = 0; i < rec[r + I_PORTS]!; i++) {
-        const key = rec[r + I_PORT_KEYS + i]!;
+      if (d < 0) return rows;
+      const rec = details.i32[d >> CHUNK_SHIFT]!;
+      const recF = details.f64[d >> CHUNK_SHIFT]!;
+      const r = (d & CHUNK_MASK) * details.words;
+      const counters = (r + portCounters) / 2;
+      for (let i = 0; i < rec[r + D_PORTS]!; i++) {
+        const key = rec[r + D_PORT_KEYS + i]!;
         rows.push({ port: key & 0xffff, proto: transportName((key >> 16) & 0xff), role: key >> 24 === ROLE_SERVER ? 'server' : 'client',
           bytes_out: recF[counters + 3 * i]!, bytes_in: recF[counters + 3 * i + 1]!, flows: recF[counters + 3 * i + 2]! });
       }
+      return rows;
+    }
+
+    /** The top five ports of the dominant direction. */
+    function topPorts(d: number, outbound: boolean): PortShare[] {
+      const rows = portRows(d);
       rows.sort((a, b) => (outbound ? b.bytes_out - a.bytes_out : b.bytes_in - a.bytes_in));
       return rows.slice(0, 5);
     }
 
-    /** Likely cause and severity from the ports carrying the dominant direction. */
-    function cause(s: number, outbound: boolean): { cause: string; hint: string; severity: Severity } {
+    /** Likely cause and severity from the ports carrying the dominant direction (detail record `d`). */
+    function cause(d: number, outbound: boolean): { cause: string; hint: string; severity: Severity } {
       if (!outbound) {
         return { cause: 'inbound-flood-or-bulk-download', hint: 'receiving far more than it sends: a flood target or bulk downloads', severity: 2 };
       }
-      const rec = chunks[s >> CHUNK_SHIFT]!;
-      const recF = chunksF[s >> CHUNK_SHIFT]!;
-      const r = (s & CHUNK_MASK) * recordWords;
-      const counters = (r + portCounters) / 2;
       let total = 0;
       let mailBytes = 0;
       let webBytes = 0;
       let highBytes = 0;
       let ftpServer = false;
-      for (let i = 0; i < rec[r + I_PORTS]!; i++) {
-        const key = rec[r + I_PORT_KEYS + i]!;
-        const port = key & 0xffff;
-        const server = key >> 24 === ROLE_SERVER;
-        const b = recF[counters + 3 * i]!;
-        total += b;
-        if (mail.has(port)) mailBytes += b;
-        if (server && web.has(port)) webBytes += b;
-        if (server && ftp.has(port)) ftpServer = true;
-        if (port >= 1024 && !web.has(port)) highBytes += b;
+      for (const p of portRows(d)) {
+        total += p.bytes_out;
+        if (mail.has(p.port)) mailBytes += p.bytes_out;
+        if (p.role === 'server' && web.has(p.port)) webBytes += p.bytes_out;
+        if (p.role === 'server' && ftp.has(p.port)) ftpServer = true;
+        if (p.port >= 1024 && !web.has(p.port)) highBytes += p.bytes_out;
       }
       const half = total / 2;
       if (mailBytes >= half) return { cause: 'mail-relay', hint: 'mail relay: possible spam', severity: 3 };
       if (ftpServer) return { cause: 'ftp-server', hint: 'FTP server: possible warez site', severity: 3 };
       if (webBytes >= half) return { cause: 'web-server', hint: 'web server: possible command execution, defacement or file serving', severity: 3 };
-      if (rec[r + I_PEERS]! >= config.p2pMinPeers && highBytes >= half) {
+      if (peersOf(d) >= config.p2pMinPeers && highBytes >= half) {
         return { cause: 'p2p-or-bot', hint: `many peers on high ports: P2P or bot workstation`, severity: 2 };
       }
       return { cause: 'unclassified', hint: 'cause not recognised from its ports', severity: 2 };
     }
 
+    function peersOf(d: number): number {
+      return d < 0 ? 0 : details.i32[d >> CHUNK_SHIFT]![(d & CHUNK_MASK) * details.words + D_PEERS]!;
+    }
+
     /** 1 = outbound, 2 = inbound imbalance, 0 = none. */
     function direction(s: number): number {
-      const f = ((s & CHUNK_MASK) * recordWords) / 2;
-      const recF = chunksF[s >> CHUNK_SHIFT]!;
+      const f = ((s & CHUNK_MASK) * HOST_WORDS) / 2;
+      const recF = totals.f64[s >> CHUNK_SHIFT]!;
       const bytesOut = recF[f + F_BYTES_OUT]!;
       const bytesIn = recF[f + F_BYTES_IN]!;
       if (bytesOut >= config.minOutboundBytes && bytesOut >= config.minRatio * bytesIn) return 1;
@@ -309,24 +381,25 @@ export const imbalanceModule: DetectorModule<ImbalanceConfig> = {
       // order, ~60 ms for the 65,536 hosts of the churn bench against ~3 ms for the slots
       // in order, and is needed only when some host is imbalanced.
       let any = false;
-      for (let s = 0; s < top && !any; s++) any = chunks[s >> CHUNK_SHIFT]![(s & CHUNK_MASK) * recordWords + I_LIVE] === 1 && direction(s) !== 0;
+      for (let s = 0; s < totals.used && !any; s++) any = totals.i32[s >> CHUNK_SHIFT]![(s & CHUNK_MASK) * HOST_WORDS + I_LIVE] === 1 && direction(s) !== 0;
       for (const [key, s] of any ? hosts.entries() : []) {
         const dir = direction(s);
         if (dir === 0) continue;
         const outbound = dir === 1;
-        const recF = chunksF[s >> CHUNK_SHIFT]!;
-        const f = ((s & CHUNK_MASK) * recordWords) / 2;
+        const recF = totals.f64[s >> CHUNK_SHIFT]!;
+        const f = ((s & CHUNK_MASK) * HOST_WORDS) / 2;
         const bytesOut = recF[f + F_BYTES_OUT]!;
         const bytesIn = recF[f + F_BYTES_IN]!;
         const ip = hostKeyText(key);
         const firstMicros = recF[f + F_FIRST]!;
         const lastMicros = recF[f + F_LAST]!;
-        const nPeers = chunks[s >> CHUNK_SHIFT]![f * 2 + I_PEERS]!;
-        const c = cause(s, outbound);
+        const d = detailOf(s);
+        const nPeers = peersOf(d);
+        const c = cause(d, outbound);
         const big = outbound ? bytesOut : bytesIn;
         const small = outbound ? bytesIn : bytesOut;
         const ratio = small === 0 ? null : Math.round((big / small) * 10) / 10;
-        const ports = topPorts(s, outbound);
+        const ports = topPorts(d, outbound);
         const lead = ports[0];
         const via = lead ? ` mostly ${lead.role === 'server' ? 'serving' : 'to'} ${lead.proto}/${lead.port}` : '';
         const peers = nPeers >= config.maxPeersPerHost ? `${nPeers}+` : String(nPeers);
@@ -354,9 +427,8 @@ export const imbalanceModule: DetectorModule<ImbalanceConfig> = {
         });
       }
       hosts.clear();
-      // Every slot is free again: the next window reuses the records from the first.
-      top = 0;
-      freeSlots.length = 0;
+      totals.reset();
+      details.reset();
       extraPeers.clear();
     }
 

@@ -176,6 +176,38 @@ describe('traffic.imbalance: host slots', () => {
   });
 });
 
+describe('traffic.imbalance: ports and peers once a host moves 1/1000 of the floor', () => {
+  it('counts totals from the first flow, ports and peers from the flow that reaches it', () => {
+    // small: the smaller floor is 100 MB, so ports and peers count from 100 kB on.
+    const { det, ctx } = makeDetector(imbalanceModule, small);
+    // 99 kB to 99 peers on tcp/9999: under 100 kB, totals only.
+    for (let i = 0; i < 99; i++) det.onFlowEnd(sent(1000, 0, 9999, `198.51.100.${i}`));
+    // The flow that brings the host to 100 kB is the first with ports and peers.
+    det.onFlowEnd(sent(1000, 0, 25, '192.0.2.1'));
+    for (let i = 0; i < 3; i++) det.onFlowEnd(sent(40 * MB, 0, 25, `192.0.2.${10 + i}`));
+    det.flush!(20e6);
+    expect(ctx.alerts).toHaveLength(1);
+    expect(ctx.alerts[0]!.evidence).toMatchObject({ bytes_out: 120 * MB + 100_000, flows: 103, peers: 4, cause: 'mail-relay' });
+    expect(ctx.alerts[0]!.evidence.top_ports).toEqual([{ port: 25, proto: 'tcp', role: 'client', bytes_out: 120 * MB + 1000, bytes_in: 0, flows: 4 }]);
+  });
+
+  it('an evicted host gives its ports back with its totals', () => {
+    const ctx = evicting();
+    const { det } = makeDetector(imbalanceModule, { ...small, maxTrackedHosts: 1 }, ctx);
+    // 10.1.0.7 gets a detail record (ports 6000-6059, 60 peers), then 10.1.0.80 takes its
+    // slot and reaches the floor through one port: it must not see 10.1.0.7's ports.
+    for (let i = 0; i < 60; i++) det.onFlowEnd(sent(1 * MB, 0, 6000 + i, `198.51.100.${i}`));
+    det.onFlowEnd(served(50 * MB, 0, 443, '203.0.113.9'));
+    for (let i = 0; i < 60; i++) det.onFlowEnd(sent(1 * MB, 0, 6000 + i, `198.51.100.${i}`));
+    det.onFlowEnd(served(150 * MB, 0, 443, '203.0.113.9'));
+    det.flush!(20e6);
+    expect(ctx.counted['hosts']).toBe(3);
+    expect(ctx.alerts.map((a) => [a.sourceIp, a.evidence.bytes_out, a.evidence.peers, (a.evidence.top_ports as unknown[]).length])).toEqual([
+      ['10.1.0.80', 150 * MB, 1, 1],
+    ]);
+  });
+});
+
 describe('traffic.imbalance: IPv6 hosts', () => {
   it('reports an IPv6 host by its text and counts its IPv6 peers', () => {
     const { det, ctx } = makeDetector(imbalanceModule, small, fakeContext(['10.0.0.0/8', '2001:db8:1::/48']));
