@@ -88,8 +88,8 @@ class P2pDetector implements Detector {
       windowSeconds: config.windowSeconds,
       maxSources: config.maxSources,
       pairsPerSlot: Math.min(COMPACT_MAX_PAIRS, config.patternMinHosts - 1, config.patternMinPorts - 1),
-      replySrcPorts: this.replySrc,
-      notCompactPorts: this.listed,
+      replySrcPorts: config.replySrcPorts,
+      notCompactPorts: config.ports,
     });
     this.member = this.attempts.join(ctx.evictionCounter('sources'));
   }
@@ -120,7 +120,7 @@ class P2pDetector implements Detector {
           slot = a.open(serial, key, micros);
         } else {
           if (!a.attached(m, slot)) a.attach(m, slot, micros);
-          a.expire(slot, micros);
+          a.expire(serial, slot, micros);
         }
         if (a.add(serial, slot, host, portKey, flow.srcPort, verdict, micros) !== COMPACT_UPGRADE) return;
       } else if (slot < 0) {

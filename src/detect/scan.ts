@@ -109,8 +109,8 @@ class ScanDetector implements Detector {
       windowSeconds: config.windowSeconds,
       maxSources: config.maxSources,
       pairsPerSlot: Math.min(COMPACT_MAX_PAIRS, config.randomMinHosts - 1, config.randomMinPorts - 1),
-      replySrcPorts: this.replySrc,
-      notCompactPorts: this.skip,
+      replySrcPorts: config.replySrcPorts,
+      notCompactPorts: config.skipPorts,
     });
     this.member = this.attempts.join(ctx.evictionCounter('sources'));
   }
@@ -140,7 +140,7 @@ class ScanDetector implements Detector {
         slot = a.open(serial, key, micros);
       } else {
         if (!a.attached(m, slot)) a.attach(m, slot, micros);
-        a.expire(slot, micros);
+        a.expire(serial, slot, micros);
       }
       const r = a.add(serial, slot, host, portKey, flow.srcPort, verdict, micros);
       if (r === COMPACT_REPEAT) return;

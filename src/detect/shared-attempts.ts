@@ -29,21 +29,19 @@ export interface AttemptsSpec {
   maxSources: number;
   /** Pairs a compact record holds. */
   pairsPerSlot: number;
-  /** Tables (portTable) of the ports whose flows are not probes or never reach the compact stage. */
-  replySrcPorts: Uint8Array;
-  notCompactPorts: Uint8Array;
+  /**
+   * The port lists (as configured) whose flows are not probes, and whose flows never reach
+   * the compact stage: equal lists make equal stages (lists written differently only miss
+   * the sharing).
+   */
+  replySrcPorts: readonly (number | string)[];
+  notCompactPorts: readonly (number | string)[];
 }
 
 /** The stage for `spec`: the one another detector of this runner made with the same spec, or a new one. */
 export function sharedAttempts(ctx: DetectorContext, spec: AttemptsSpec): SharedAttempts {
-  const key = `attempts|${spec.windowSeconds}|${spec.maxSources}|${spec.pairsPerSlot}|${portsOf(spec.replySrcPorts)}|${portsOf(spec.notCompactPorts)}`;
+  const key = `attempts|${spec.windowSeconds}|${spec.maxSources}|${spec.pairsPerSlot}|${spec.replySrcPorts.join(',')}|${spec.notCompactPorts.join(',')}`;
   return ctx.shared(key, () => new SharedAttempts(spec));
-}
-
-function portsOf(table: Uint8Array): string {
-  const ports: number[] = [];
-  for (let p = 0; p < table.length; p++) if (table[p] === 1) ports.push(p);
-  return ports.join(',');
 }
 
 interface Member {
@@ -72,6 +70,8 @@ export class SharedAttempts {
   private foundSerial = -1;
   private foundKey: HostKey = 0;
   private foundSlot = -1;
+  private expiredSerial = -1;
+  private expiredSlot = -1;
   private countedSerial = -1;
   private countedSlot = -1;
   private countedResult = 0;
@@ -141,8 +141,11 @@ export class SharedAttempts {
     this.bits[slot]! |= 1 << m;
   }
 
-  /** CompactAttempts.expire (twice in a flow is once). */
-  expire(slot: number, micros: number): void {
+  /** CompactAttempts.expire, once per flow however many members pass it on. */
+  expire(serial: number, slot: number, micros: number): void {
+    if (serial === this.expiredSerial && slot === this.expiredSlot) return;
+    this.expiredSerial = serial;
+    this.expiredSlot = slot;
     this.compact.expire(slot, micros, this.windowMicros);
   }
 
@@ -198,5 +201,6 @@ export class SharedAttempts {
     this.compact.free(slot);
     if (slot === this.foundSlot) this.foundSerial = -1;
     if (slot === this.countedSlot) this.countedSerial = -1;
+    if (slot === this.expiredSlot) this.expiredSerial = -1;
   }
 }
