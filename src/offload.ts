@@ -81,6 +81,8 @@ const DECIDE_PACKETS = 200_000;
 const DECIDE_SLOTS = RING_SLOTS / 2;
 /** Wake a sleeping worker after this many flows (see publish). */
 const NOTIFY_EVERY = 256;
+/** Make records visible to the workers this many at a time, and at every mark (see publish). */
+const PUBLISH_EVERY = 32;
 /** No progress from the worker for this long while the ring is full: it is stuck. */
 const STALL_MS = 60_000;
 
@@ -408,9 +410,17 @@ export class FlowOffload {
    * mark (tick, reopen, flush, end; ticks come once per packet-time second, so a flow waits
    * at most about a second): a wake is a futex syscall, and one per flow cost 0.22 s of the
    * packet thread on the mix bench (54k flows, workers mostly asleep).
+   *
+   * The write counter itself is stored for every 32nd record and every mark: it shares a
+   * cache line with the counters the workers store, so each store found the line on the
+   * other core; per record it was ~63 ms of the packet thread on the churn bench (1M
+   * flows). The ring is never full while fewer than 32 records are unpublished (a full
+   * ring has a whole cycle unread), so the workers always have published records to free
+   * room with.
    */
   private publish(force = false): void {
     this.written++;
+    if (!force && this.written % PUBLISH_EVERY !== 0) return;
     Atomics.store(this.ctrl, CTRL_WRITE, this.written + this.counterBase);
     if (!force && this.written - this.notified < NOTIFY_EVERY) return;
     let sleeping = false;
