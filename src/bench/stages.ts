@@ -14,10 +14,11 @@
  * (src/offload.ts), so its wall time is about the larger of (read..expiry) and
  * (detectors + output) rather than the sum shown here.
  *
- * Then each detector alone, and the flow log alone, per flow: the capture's flow records
- * are kept once in the flow-end workers' slot format (flow/wire.ts) and fed to a
- * FlowEndStage running just that part, as a worker reads them (`perFlow` in the report;
- * `read` is reading the slot back into a record, which every part includes).
+ * Then each detector alone (and scan with p2p), and the flow log alone, per flow: the
+ * capture's flow records are kept once in the flow-end workers' slot format
+ * (flow/wire.ts) and fed to a FlowEndStage running just that part, as a worker reads
+ * them (`perFlow` in the report; `read` is reading the slot back into a record, which
+ * every part includes).
  *
  * --memory: heap after a full GC, sampled every 10% of the file, with the flow table at a
  * tenth of the capture's flows (maxFlows = flows / 10), to show memory stays flat over a
@@ -140,7 +141,9 @@ async function measureFlowEndParts(file: string, runs: number, flowsOut: string)
   });
   table.expireAll('shutdown');
   if (n === 0) return [];
-  const parts = ['read', ...DETECTOR_MODULES.map((m) => m.id), 'flow log'];
+  // scan+p2p: the two detectors together share one per-source stage (shared-attempts.ts),
+  // so together they cost less than the sum of each alone.
+  const parts = ['read', ...DETECTOR_MODULES.map((m) => m.id), 'scan+p2p', 'flow log'];
   const result: StageReport['perFlow'] = [];
   for (const part of parts) {
     let best = Infinity;
@@ -148,7 +151,7 @@ async function measureFlowEndParts(file: string, runs: number, flowsOut: string)
       const stage = new FlowEndStage({
         config,
         flowsDest: part === 'flow log' ? flowsOut : null,
-        detectorIds: part === 'read' || part === 'flow log' ? [] : [part],
+        detectorIds: part === 'read' || part === 'flow log' ? [] : part.split('+'),
       });
       const record = new FlowRecord();
       let nextTick = -Infinity;
