@@ -248,7 +248,7 @@ class TargetSlots {
       } else {
         b = this.allocBitmap();
         rec[r + I_BITMAP] = b;
-        for (let i = small; i < small + n; i++) this.setBit(r, b, rec[i]! >>> 0);
+        for (let i = small; i < small + n; i++) this.setBit(r, b, rec[i]!);
         this.setBit(r, b, hash);
       }
     } else {
