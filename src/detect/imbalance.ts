@@ -66,8 +66,8 @@ const ROLE_SERVER = 1;
 // (bytes, flows, first and last) are exact from the first flow. Most hosts never get
 // there: on the churn bench (65,536 local hosts, ~15 small flows each) every flow
 // touched three or four cache lines of a 768-byte record (header, port keys, one port's
-// counters, the peers), account() ~1.0 us per flow, the detector 743 ns per flow on
-// one thread 743-809 ns per flow (two runs each); with the totals alone 371-448.
+// counters, the peers): the detector alone took 743-809 ns per flow on one thread (two
+// runs), account() most of it; with the totals alone 371-448.
 // Float64 fields (index in float64 units from the record's start):
 const F_FIRST = 0;
 const F_LAST = 1;
