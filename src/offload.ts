@@ -36,11 +36,13 @@ export const ctrlWaiting = (i: number): number => 3 + 2 * i;
  * With two or more cores the flow-end work is split over two workers that read the same
  * ring: this one runs scan, p2p, flood and the light detectors and sends its alerts to
  * the other, which runs imbalance and owns every output (the flow log among them).
- * Balanced by profile on the churn bench (--cpu-prof, idle time per worker): with scan
- * and p2p sharing their per-source stage (shared-attempts.ts) the group without flood
- * was idle ~0.26 s more than the other and churn took 3.17-3.87 s (5 alternating rounds,
- * median 3.35); with flood moved here 2.91-3.71 s (median 3.10; 3.45-4.27, median 3.54,
- * before sharing). Scan and p2p must stay in one group: they share state. The other
+ * Placed by timing the churn bench, where the replay is CPU-bound on two cores (5-6
+ * alternating rounds each): with scan and p2p sharing their per-source stage
+ * (shared-attempts.ts), flood in the other group took 3.17-3.87 s (median 3.35) and
+ * flood here 2.91-3.71 s (median 3.10; 3.45-4.27, median 3.54, before sharing); after
+ * imbalance's totals-first records, 2.71 against 2.63 s (medians). The workers' idle
+ * times in --cpu-prof profiles moved from run to run (0.1-0.4 s, either worker), so
+ * they did not decide it. Scan and p2p must stay in one group: they share state. The other
  * modules keep all their state to themselves and the rules are disjoint, so the split
  * changes no alert; only the order of lines in the alert log can differ.
  */
