@@ -7,7 +7,7 @@
  * shared captures are beside the repo: its packets come in bursts per flow, which the
  * generated mix's do not; headers: the same real traffic cut to HEADERS_SNAPLEN bytes per
  * frame, as header-only traces are, where the per-packet work decides) and in one run:
- *   tapaudit   node dist/bin/tapaudit.js replay FILE --flows bench/out/flows.ndjson --stats bench/out/stats.json
+ *   tapaudit   dist/bin/tapaudit.js replay FILE --flows bench/out/flows.ndjson --stats bench/out/stats.json
  *   bare-read  node dist/bench/bare-read.js FILE (8 MB fs.readSync, walk records: the floor)
  *   tcpdump    tcpdump -r FILE -w /dev/null
  *   softflowd  softflowd -d -r FILE -m 2000000 (-d: no daemon; without -n it exports
@@ -156,9 +156,10 @@ function tools(): Tool[] {
     {
       name: 'tapaudit',
       debian: '',
-      binary: process.execPath,
+      // The CLI as an operator runs it (npm's bin link): its first line sets glibc's
+      // huge-page tunable, which `node dist/bin/tapaudit.js` would skip (src/cli/main.ts).
+      binary: path.join(DIST, 'bin', 'tapaudit.js'),
       args: (file) => [
-        path.join(DIST, 'bin', 'tapaudit.js'),
         'replay',
         file,
         '--flows',
@@ -296,7 +297,7 @@ async function measureCapture(
   const results = new Map<string, Measurement>();
   const runnable: { tool: Tool; binary: string }[] = [];
   for (const tool of tools()) {
-    const binary = tool.binary === process.execPath ? process.execPath : findExecutable(tool.binary);
+    const binary = path.isAbsolute(tool.binary) ? tool.binary : findExecutable(tool.binary);
     if (!binary) {
       const notice = `${tool.binary} not installed (Debian package: ${tool.debian}); skipped`;
       console.log(`  ${tool.name}: ${notice}`);

@@ -147,4 +147,20 @@ describe('tapaudit replay', () => {
     expect(s.packets).toBeLessThan(copies * demoPackets);
     expect(s.flows.shutdown).toBeGreaterThan(0);
   });
+
+  it('runs as an executable, with glibc\'s huge-page tunable ahead of the caller\'s own', () => {
+    // PATH with this node first: the first line finds node through env.
+    const env = { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}` };
+    delete env.GLIBC_TUNABLES;
+    const r = spawnSync(CLI, ['--version'], { encoding: 'utf8', env });
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe('0.1.0');
+    // The CLI's own first line atop a script that prints what node was started with.
+    const firstLine = fs.readFileSync(CLI, 'utf8').split('\n')[0]!;
+    const probe = tmp('probe.js');
+    fs.writeFileSync(probe, `${firstLine}\nprocess.stdout.write(String(process.env.GLIBC_TUNABLES));\n`, { mode: 0o755 });
+    expect(spawnSync(probe, { encoding: 'utf8', env }).stdout).toBe('glibc.malloc.hugetlb=1:');
+    const theirs = spawnSync(probe, { encoding: 'utf8', env: { ...env, GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' } });
+    expect(theirs.stdout).toBe('glibc.malloc.hugetlb=1:glibc.malloc.arena_max=2');
+  });
 });
