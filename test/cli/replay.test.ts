@@ -150,7 +150,7 @@ describe('tapaudit replay', () => {
 
   it('runs as an executable, with glibc\'s huge-page tunable ahead of the caller\'s own', () => {
     // PATH with this node first: the first line finds node through env.
-    const env = { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}` };
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}` };
     delete env.GLIBC_TUNABLES;
     const r = spawnSync(CLI, ['--version'], { encoding: 'utf8', env });
     expect(r.status).toBe(0);
