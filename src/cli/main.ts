@@ -1,18 +1,28 @@
-#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.hugetlb=1:${GLIBC_TUNABLES} node
+#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=2097152:glibc.malloc.trim_threshold=67108864:${GLIBC_TUNABLES} node
 /**
  * tapaudit: one binary, one file per command under src/cli/. This file only dispatches
  * and turns user errors into one line without a stack trace (STYLE.md: stack traces are
  * for bugs).
  *
- * The first line runs node with glibc's `hugetlb` tunable (glibc >= 2.35; the caller's
- * own GLIBC_TUNABLES follow it, so theirs win): glibc then asks for transparent huge pages
- * (THP "madvise" or "always") on its large allocations, the flow table's slots and the
- * detectors' per-host records among them, and a first touch faults 2 MiB instead of
- * 4 KiB. A page fault costs ~11 us on this VM (400 MB touched: 1.12 s). The churn bench
- * replay, 6 alternating rounds: 54k -> 30k page faults, CPU 5.16-5.77 -> 4.39-5.53 s,
- * wall median 3.14 -> 2.89 s, faster in every round. glibc reads its tunables only when
- * a process starts, so this is the one place to set them (`node dist/bin/tapaudit.js`,
- * which skips this line, runs without; the systemd unit sets the same).
+ * The first line runs node with three glibc tunables (glibc >= 2.35; the caller's own
+ * GLIBC_TUNABLES follow them, so theirs win):
+ * - `hugetlb=1`: glibc asks for transparent huge pages (THP "madvise" or "always") on
+ *   every allocation it maps on its own, so a first touch faults 2 MiB instead of 4 KiB.
+ *   A page fault costs ~11 us on this VM (400 MB touched: 1.12 s), and the flow table's
+ *   slots and the detectors' records (util/slab.ts) are such allocations.
+ * - `mmap_threshold` 2 MiB: every allocation of 2 MiB and more is mapped on its own.
+ *   glibc's own threshold rises as large buffers are freed, and a flow-end worker's 4 MiB
+ *   slabs then came from its heap, in 4 KiB pages.
+ * - `trim_threshold` 64 MiB: a fixed mmap_threshold also fixes this one at 128 KiB, and
+ *   glibc then gave back the top of its heaps as soon as that much was free, for V8's
+ *   compiler to fault in again. 64 MiB is the most glibc's own threshold reaches.
+ * The churn bench replay, alternating rounds (4 each), page faults / CPU s / wall s:
+ * without them 50.5-53.3k / 4.18-4.45 / 2.33-2.58; `hugetlb` alone 30.0-34.6k /
+ * 4.05-4.27 / 2.30-2.46; all three with the slabs 21.1-22.1k / 3.87-4.11 / 2.13-2.34
+ * (all three without the slabs: no fewer than `hugetlb` alone). glibc reads its tunables
+ * only when a process starts, so this is the one place to set them (`node
+ * dist/bin/tapaudit.js`, which skips this line, runs without; the systemd unit sets the
+ * same).
  */
 import { isUserError } from '../util/errors.js';
 

@@ -7,6 +7,7 @@
  */
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../decode/packet.js';
 import type { FlowRecord, HostKey } from '../flow/record.js';
+import { Slab } from '../util/slab.js';
 import { FIRST_UNPRIVILEGED_PORT } from './ports.js';
 
 // Verdict bits of classifyAttempt(): a number, so the per-flow path allocates nothing.
@@ -400,6 +401,8 @@ export class CompactAttempts {
   private readonly i32: Int32Array[] = [];
   private readonly f64: Float64Array[] = [];
   private readonly u16: Uint16Array[] = [];
+  /** Where the chunks come from (util/slab.ts: huge pages). */
+  private readonly slab = new Slab();
   /** IPv6 hosts (text) by chunk, CHUNK_SLOTS x pairsPerSlot; made at a chunk's first one. */
   private readonly text: (string | undefined)[][] = [];
 
@@ -418,10 +421,11 @@ export class CompactAttempts {
     if (slot === undefined) {
       slot = this.top++;
       if (slot >> CHUNK_SHIFT === this.i32.length) {
-        const buffer = new ArrayBuffer(CHUNK_SLOTS * this.words * 4);
-        this.i32.push(new Int32Array(buffer));
-        this.f64.push(new Float64Array(buffer));
-        this.u16.push(new Uint16Array(buffer));
+        const words = CHUNK_SLOTS * this.words;
+        const { buffer, byteOffset } = this.slab.take(words * 4);
+        this.i32.push(new Int32Array(buffer, byteOffset, words));
+        this.f64.push(new Float64Array(buffer, byteOffset, words / 2));
+        this.u16.push(new Uint16Array(buffer, byteOffset, words * 2));
       }
     }
     this.start(slot, micros);

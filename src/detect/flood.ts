@@ -16,6 +16,7 @@ import type { z } from 'zod';
 import type { SchemaKit } from '../config/fields.js';
 import { addrHash32, fmix32 } from '../util/hash.js';
 import { EMPTY, ProbeIndex } from '../util/probe-index.js';
+import { hugeBytes } from '../util/slab.js';
 import { hostKeyText, type FlowRecord } from '../flow/record.js';
 import type { Detector, DetectorContext, DetectorModule } from './types.js';
 import { FAILED, classifyAttempt, isGroupDestination, keyLabel, keyPort, keyTransport, portKeyOf, T_ECHO } from './attempts.js';
@@ -64,6 +65,9 @@ interface V6Texts {
 // flow in addSource alone, a record ~70 ns: it touches three or four cache lines (the
 // header, the heavy hitters, the small set).
 const RECORD_WORDS = 128;
+const RECORD_BYTES = RECORD_WORDS * 4;
+/** Target records made at the first target (32 MiB at most, backed only as used). */
+const RESERVED_SLOTS = 1 << 16;
 // Float64 fields (index in float64 units from the record's start).
 const F_WINDOW_START = 0;
 const F_LAST = 1;
@@ -315,9 +319,14 @@ class TargetSlots {
   }
 
   private grow(): void {
-    // Doubling, but not past maxSlots while slots come back through onEvict.
-    const cap = (this.cap = this.cap < this.maxSlots ? Math.min(Math.max(64, this.cap * 2), this.maxSlots) : this.cap * 2);
-    this.buffer = new ArrayBuffer(cap * RECORD_WORDS * 4);
+    // The first buffer holds the table's bound (up to RESERVED_SLOTS): untouched memory
+    // costs nothing until used, where growing by doubling from 64 copied each buffer into
+    // the next and faulted in both (churn bench: 1.5k of a replay's page faults in the
+    // copies). Past it doubling, but not past maxSlots while slots come back through onEvict.
+    // The first buffer's bytes are whole huge pages (util/slab.ts: hugeBytes).
+    const cap = (this.cap = this.cap === 0 ? Math.floor(hugeBytes(Math.min(this.maxSlots, RESERVED_SLOTS) * RECORD_BYTES) / RECORD_BYTES)
+      : this.cap < this.maxSlots ? Math.min(this.cap * 2, this.maxSlots) : this.cap * 2);
+    this.buffer = new ArrayBuffer(cap * RECORD_BYTES);
     const rec = new Int32Array(this.buffer);
     rec.set(this.rec);
     this.rec = rec;

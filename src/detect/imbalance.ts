@@ -15,6 +15,7 @@
  */
 import type { z } from 'zod';
 import { addrHash32 } from '../util/hash.js';
+import { Slab } from '../util/slab.js';
 import type { SchemaKit } from '../config/fields.js';
 import { dstHostKey, hostKeyText, srcHostKey, type FlowRecord, type HostKey } from '../flow/record.js';
 import { humanBytes, transportName } from './human.js';
@@ -116,6 +117,8 @@ class Records {
   readonly f64: Float64Array[] = [];
   private top = 0;
   private readonly free: number[] = [];
+  /** Where the chunks come from (util/slab.ts: huge pages). */
+  private readonly slab = new Slab();
   constructor(readonly words: number) {}
 
   /** Slots ever handed out (evaluate() scans them). */
@@ -128,9 +131,10 @@ class Records {
     if (s === undefined) {
       s = this.top++;
       if (s >> CHUNK_SHIFT === this.i32.length) {
-        const buffer = new ArrayBuffer((CHUNK_MASK + 1) * this.words * 4);
-        this.i32.push(new Int32Array(buffer));
-        this.f64.push(new Float64Array(buffer));
+        const words = (CHUNK_MASK + 1) * this.words;
+        const { buffer, byteOffset } = this.slab.take(words * 4);
+        this.i32.push(new Int32Array(buffer, byteOffset, words));
+        this.f64.push(new Float64Array(buffer, byteOffset, words / 2));
       }
     }
     return s;

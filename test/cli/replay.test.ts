@@ -148,7 +148,7 @@ describe('tapaudit replay', () => {
     expect(s.flows.shutdown).toBeGreaterThan(0);
   });
 
-  it('runs as an executable, with glibc\'s huge-page tunable ahead of the caller\'s own', () => {
+  it('runs as an executable, with glibc\'s huge-page tunables ahead of the caller\'s own', () => {
     // PATH with this node first: the first line finds node through env.
     const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}` };
     delete env.GLIBC_TUNABLES;
@@ -159,8 +159,9 @@ describe('tapaudit replay', () => {
     const firstLine = fs.readFileSync(CLI, 'utf8').split('\n')[0]!;
     const probe = tmp('probe.js');
     fs.writeFileSync(probe, `${firstLine}\nprocess.stdout.write(String(process.env.GLIBC_TUNABLES));\n`, { mode: 0o755 });
-    expect(spawnSync(probe, { encoding: 'utf8', env }).stdout).toBe('glibc.malloc.hugetlb=1:');
+    const ours = 'glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=2097152:glibc.malloc.trim_threshold=67108864';
+    expect(spawnSync(probe, { encoding: 'utf8', env }).stdout).toBe(`${ours}:`);
     const theirs = spawnSync(probe, { encoding: 'utf8', env: { ...env, GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' } });
-    expect(theirs.stdout).toBe('glibc.malloc.hugetlb=1:glibc.malloc.arena_max=2');
+    expect(theirs.stdout).toBe(`${ours}:glibc.malloc.arena_max=2`);
   });
 });

@@ -67,6 +67,23 @@ describe('flood.spoofed-source', () => {
     expect(run(flows, { windowSeconds: 300 }).alerts).toHaveLength(1);
   });
 
+  it('keeps every target when the table outgrows its first buffer of records (65,536 targets)', () => {
+    // 700 forged sources on each of two targets, then one source on each of 70,000 more,
+    // then 700 other forged sources on the same two: each alerts only if its record
+    // survived the move to a larger buffer (700 alone is under minSources), and counts only
+    // its own sources.
+    const flooded = ['10.200.0.1', '10.200.0.2'];
+    const targets = function* (): Generator<FlowSpec> {
+      for (const dst of flooded) yield* spoofed(700, { dst, dport: 80, t: 0 }, 1);
+      for (let i = 0; i < 70_000; i++) yield { src: '198.51.100.1', dst: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, dport: 80, t: 1 };
+      for (const dst of flooded) yield* spoofed(700, { dst, dport: 80, t: 2 }, 2);
+    };
+    const ctx = run(targets(), { maxTargets: 100_000 });
+    const hits = ctx.alerts.filter((a) => a.ruleId === 'flood.spoofed-source');
+    expect(hits.map((a) => a.destinationIp)).toEqual(flooded);
+    for (const a of hits) expect(a.evidence.distinct_sources as number).toBeLessThan(1100);
+  });
+
   it('keeps its target table bounded', () => {
     const ctx = new FakeContext();
     const flows = Array.from({ length: 20000 }, (_, i) => ({ src: '203.0.113.1', dst: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, dport: 80 }));

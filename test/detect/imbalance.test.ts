@@ -122,6 +122,25 @@ function evicting(localNetworks?: string[]): FakeContext & { counted: Record<str
 }
 
 describe('traffic.imbalance: host slots', () => {
+  it('keeps 1,000 hosts apart: their records span several chunks of the slabs', () => {
+    const { det, ctx } = makeDetector(imbalanceModule, small);
+    // Two flows each, so every host's totals and detail record are read back and added to.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 1000; i++) {
+        det.onFlowEnd(flow({ srcIp: `10.2.${i >> 8}.${i & 255}`, srcPort: 40000, dstIp: '198.51.100.7', dstPort: 1000 + i,
+          bytesToServer: 50 * MB + i * 1000, bytesToClient: 1000 + i, startMicros: 10e6, endMicros: 11e6 }));
+      }
+    }
+    det.flush!(20e6);
+    expect(ctx.alerts.length).toBe(1000);
+    for (const a of ctx.alerts) {
+      const i = Number(a.sourceIp!.split('.')[2]) * 256 + Number(a.sourceIp!.split('.')[3]);
+      expect(a.evidence.bytes_out, a.sourceIp).toBe(2 * (50 * MB + i * 1000));
+      const top = a.evidence.top_ports as { port: number; bytes_out: number }[];
+      expect(top.map((p) => p.port), a.sourceIp).toEqual([1000 + i]);
+    }
+  });
+
   it('an evicted host starts over clean when it comes back in a reused slot', () => {
     const ctx = evicting();
     const { det } = makeDetector(imbalanceModule, { ...small, maxTrackedHosts: 2 }, ctx);
