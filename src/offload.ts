@@ -34,19 +34,23 @@ export const ctrlWaiting = (i: number): number => 3 + 2 * i;
 
 /**
  * With two or more cores the flow-end work is split over two workers that read the same
- * ring: this one runs scan, p2p, flood and the light detectors and sends its alerts to
- * the other, which runs imbalance and owns every output (the flow log among them).
+ * ring: this one runs scan, p2p and flood and sends its alerts to the other, which runs
+ * imbalance and the light detectors and owns every output (the flow log among them).
  * Placed by timing the churn bench, where the replay is CPU-bound on two cores (5-6
  * alternating rounds each): with scan and p2p sharing their per-source stage
  * (shared-attempts.ts), flood in the other group took 3.17-3.87 s (median 3.35) and
  * flood here 2.91-3.71 s (median 3.10; 3.45-4.27, median 3.54, before sharing); after
- * imbalance's totals-first records, 2.71 against 2.63 s (medians). The workers' idle
+ * imbalance's totals-first records, 2.71 against 2.63 s (medians). With huge pages
+ * (session 14, src/cli/main.ts) this worker took 1.24-1.45 s of CPU and the other 0.99 s;
+ * the light detectors (backdoor, icmpUnreachable, icmpNachi, policy: ~70 ns per flow
+ * together) moved there: median 2.56 -> 2.48 s, faster in 6 of 6 rounds; flood there
+ * too was no different (2.27 against 2.24 s). The workers' idle
  * times in --cpu-prof profiles moved from run to run (0.1-0.4 s, either worker), so
  * they did not decide it. Scan and p2p must stay in one group: they share state. The other
  * modules keep all their state to themselves and the rules are disjoint, so the split
  * changes no alert; only the order of lines in the alert log can differ.
  */
-export const SPLIT_GROUP_A: readonly string[] = ['scan', 'p2p', 'flood', 'backdoor', 'icmpUnreachable', 'icmpNachi', 'policy'];
+export const SPLIT_GROUP_A: readonly string[] = ['scan', 'p2p', 'flood'];
 
 /** 65,536 slots of 256 B: 16 MiB, about a second of churn-bench flows. */
 export const RING_SLOTS = 65_536;
