@@ -40,7 +40,7 @@ else
   echo "measure-loss.sh: ethtool not installed (apt-get install ethtool): offloads stay on, the ring holds far fewer frames" >&2
 fi
 
-ip netns exec "$NS" node dist/bin/tapaudit.js live -i tl1 --stats-interval 3600 --flows /dev/null "$@" 2>"$OUT/err" &
+ip netns exec "$NS" dist/bin/tapaudit.js live -i tl1 --stats-interval 3600 --flows /dev/null "$@" 2>"$OUT/err" &
 PID=$!
 for _ in $(seq 100); do grep -q 'listening on' "$OUT/err" && break; sleep 0.1; done
 grep -q 'listening on' "$OUT/err" || { cat "$OUT/err"; exit 1; }
