@@ -16,9 +16,10 @@
  * - `trim_threshold` 64 MiB: a fixed mmap_threshold also fixes this one at 128 KiB, and
  *   glibc then gave back the top of its heaps as soon as that much was free, for V8's
  *   compiler to fault in again. 64 MiB is the most glibc's own threshold reaches.
- * The churn bench replay, alternating rounds (4 each), page faults / CPU s / wall s:
- * without them 50.5-53.3k / 4.18-4.45 / 2.33-2.58; `hugetlb` alone 30.0-34.6k /
- * 4.05-4.27 / 2.30-2.46; all three with the slabs 21.1-22.1k / 3.87-4.11 / 2.13-2.34
+ * The churn bench replay, alternating rounds (5 without them, 4 each with), page
+ * faults / CPU s / wall s: without them 50.5-53.3k / 4.18-4.45 / 2.33-2.58; `hugetlb`
+ * alone 30.0-34.6k / 4.05-4.27 / 2.30-2.46; all three with the slabs 21.1-22.1k /
+ * 3.87-4.11 / 2.13-2.34
  * (all three without the slabs: no fewer than `hugetlb` alone). glibc reads its tunables
  * only when a process starts, so this is the one place to set them (`node
  * dist/bin/tapaudit.js`, which skips this line, runs without; the systemd unit sets the
