@@ -38,7 +38,8 @@ import { STAGES, type MemoryReport, type StageReport, type StageRow } from './st
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DIST = path.join(REPO, 'dist');
-const OUT = path.join(REPO, 'bench', 'out');
+/** Captures, outputs and results.json (TAPAUDIT_BENCH_OUT: another folder, for the harness's own test). */
+const OUT = process.env.TAPAUDIT_BENCH_OUT ? path.resolve(process.env.TAPAUDIT_BENCH_OUT) : path.join(REPO, 'bench', 'out');
 const GNU_TIME = '/usr/bin/time';
 /** Real traffic for the "real" capture (gen/real-replayed.ts): the shared bench captures, when present. */
 const REAL_INPUT_DIR = path.join(REPO, '..', 'shared', 'captures', 'bench');
@@ -80,6 +81,8 @@ interface Measurement {
   packetsPerSecond?: number;
   peakRssMB?: number;
   packetsReported?: number;
+  /** Runs that exited non-zero (or, for tapaudit, wrote no stats), each with its first line of stderr. */
+  failures?: string[];
 }
 
 interface CaptureReport {
@@ -158,7 +161,8 @@ function tools(): Tool[] {
       debian: '',
       // The CLI as an operator runs it (npm's bin link): its first line sets glibc's
       // huge-page tunable, which `node dist/bin/tapaudit.js` would skip (src/cli/main.ts).
-      binary: path.join(DIST, 'bin', 'tapaudit.js'),
+      // (TAPAUDIT_BENCH_CLI: a stand-in, for the harness's own test of a failing run.)
+      binary: process.env.TAPAUDIT_BENCH_CLI ?? path.join(DIST, 'bin', 'tapaudit.js'),
       args: (file) => [
         'replay',
         file,
@@ -304,7 +308,7 @@ async function measureCapture(
       results.set(tool.name, { tool: tool.name, available: false, notice });
       continue;
     }
-    if (tool.name === 'tapaudit' && !fs.existsSync(path.join(DIST, 'bin', 'tapaudit.js'))) {
+    if (tool.name === 'tapaudit' && !fs.existsSync(binary)) {
       console.log('  tapaudit: tapaudit CLI not built yet');
       results.set(tool.name, { tool: tool.name, available: false, notice: 'tapaudit CLI not built yet' });
       continue;
@@ -322,20 +326,18 @@ async function measureCapture(
       if (tool.name === 'tapaudit') fs.rmSync(statsFile, { force: true });
       warmPageCache(cap.file);
       const res = await runOnce(binary, tool.args(cap.file), haveGnuTime);
-      if (res.code !== 0) {
-        const why = firstLine(res.stderr) || firstLine(res.stdout) || `exit code ${res.code}`;
-        m.available = false;
-        m.notice = tool.name === 'tapaudit' ? `tapaudit CLI not built yet (${why})` : `failed: ${why}`;
-        console.log(`  ${tool.name}: ${m.notice}`);
+      const failed = res.code !== 0 ? `exit ${res.code}` : tool.name === 'tapaudit' && !fs.existsSync(statsFile) ? 'no --stats file written' : '';
+      if (failed) {
+        // A run that fails is counted and its output kept, and the rounds go on: one
+        // failure in many runs (a crash) must show as such, with what it printed.
+        const kept = path.join(OUT, `${name}-${tool.name.replace(/\W+/g, '_')}-run${r + 1}.stderr.txt`);
+        fs.writeFileSync(kept, res.stderr);
+        const why = firstLine(res.stderr) || firstLine(res.stdout) || failed;
+        (m.failures ??= []).push(`run ${r + 1}: ${failed}: ${why} (stderr: ${path.relative(REPO, kept)})`);
+        console.log(`  ${tool.name.padEnd(10)} run ${r + 1}/${opts.runs}: FAILED (${failed}): ${why}; stderr kept in ${path.relative(REPO, kept)}`);
         continue;
       }
       if (tool.name === 'tapaudit') {
-        if (!fs.existsSync(statsFile)) {
-          m.available = false;
-          m.notice = 'tapaudit CLI not built yet (no --stats file written)';
-          console.log(`  ${tool.name}: ${m.notice}`);
-          continue;
-        }
         try {
           m.packetsReported = (JSON.parse(fs.readFileSync(statsFile, 'utf8')) as { packets?: number }).packets;
         } catch {
@@ -356,6 +358,12 @@ async function measureCapture(
       if (!prev || res.wallSeconds < prev.wallSeconds) best.set(tool.name, res);
       console.log(`  ${tool.name.padEnd(10)} run ${r + 1}/${opts.runs}: ${res.wallSeconds.toFixed(3)} s, ${(res.peakRssKB / 1024).toFixed(0)} MB`);
     }
+  }
+  for (const m of results.values()) {
+    if (!m.available || !m.failures) continue;
+    const failures = `${m.failures.length} of ${opts.runs} runs failed (${m.failures.join('; ')})`;
+    m.notice = m.notice ? `${m.notice}; ${failures}` : failures;
+    if (!best.has(m.tool)) m.available = false;
   }
   for (const [toolName, res] of best) {
     const m = results.get(toolName)!;
@@ -568,6 +576,12 @@ async function main(): Promise<void> {
   fs.writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
   fs.rmSync(path.join(OUT, '.time.tmp'), { force: true });
   console.log(`results: ${path.relative(REPO, resultsFile)} (paste the tables into bench/RESULTS.md)`);
+  // A tapaudit run that failed fails the harness (CI's smoke run), after everything else ran.
+  const failed = reports.flatMap((r) => (r.results.find((m) => m.tool === 'tapaudit')?.failures ?? []).map((f) => `${r.name} ${f}`));
+  if (failed.length > 0) {
+    console.error(`\ntapaudit failed in ${failed.length} run(s):\n${failed.map((f) => `  ${f}`).join('\n')}`);
+    process.exitCode = 1;
+  }
 }
 
 main().catch((e: unknown) => {

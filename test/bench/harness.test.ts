@@ -1,0 +1,58 @@
+/**
+ * `npm run bench` (dist/bench/run.js) when a tapaudit run fails: the harness counts the
+ * failure with its first line, keeps what it printed, goes on with the other rounds (the
+ * best of the runs that worked is still reported) and exits 1, so CI's smoke run fails.
+ * Once, a replay that aborted inside Node (a 1-in-hundreds crash) was reported as "CLI
+ * not built yet" and its stack was lost.
+ *
+ * The stand-in CLI (TAPAUDIT_BENCH_CLI) fails its second call and runs the real CLI
+ * otherwise; everything goes to a temporary folder (TAPAUDIT_BENCH_OUT).
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../helpers/shared.js';
+
+const HARNESS = path.join(REPO_ROOT, 'dist', 'bench', 'run.js');
+const CLI = path.join(REPO_ROOT, 'dist', 'bin', 'tapaudit.js');
+
+describe('bench harness', () => {
+  it('reports a failed tapaudit run, keeps its stderr, keeps the other runs and exits 1', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapaudit-bench-'));
+    const calls = path.join(dir, 'calls');
+    const standIn = path.join(dir, 'tapaudit-stand-in');
+    fs.writeFileSync(standIn, [
+      '#!/bin/bash',
+      `n=$(( $(cat ${calls} 2>/dev/null || echo 0) + 1 )); echo $n > ${calls}`,
+      'if [ "$n" = 2 ]; then echo "#  node[1]: made-up abort for the test" >&2; echo "second line" >&2; exit 134; fi',
+      `exec ${process.execPath} ${CLI} "$@"`,
+      '',
+    ].join('\n'));
+    fs.chmodSync(standIn, 0o755);
+
+    const r = spawnSync(process.execPath, [HARNESS, '--smoke', '--packets', '2000', '--runs', '2'], {
+      encoding: 'utf8',
+      env: { ...process.env, TAPAUDIT_BENCH_CLI: standIn, TAPAUDIT_BENCH_OUT: dir },
+      timeout: 240_000,
+    });
+    expect(r.status, r.stderr).toBe(1);
+    // The mix capture's second tapaudit run is the stand-in's second call.
+    expect(r.stdout).toMatch(/tapaudit\s+run 2\/2: FAILED \(exit 134\): #  node\[1\]: made-up abort for the test; stderr kept in \S+mix-tapaudit-run2\.stderr\.txt/);
+    expect(fs.readFileSync(path.join(dir, 'mix-tapaudit-run2.stderr.txt'), 'utf8')).toContain('second line');
+    expect(r.stderr).toMatch(/tapaudit failed in 1 run\(s\):\n {2}mix run 2: exit 134/);
+
+    const results = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
+    const mix = results.captures.find((c: { name: string }) => c.name === 'mix');
+    const ta = mix.results.find((m: { tool: string }) => m.tool === 'tapaudit');
+    // Run 1 stands: a time, a rate and the ratios, with the failure in the notice.
+    expect(ta.available).toBe(true);
+    expect(ta.allWallSeconds).toHaveLength(1);
+    expect(ta.packetsPerSecond).toBeGreaterThan(0);
+    expect(ta.notice).toMatch(/^1 of 2 runs failed \(run 2: exit 134: #  node\[1\]/);
+    // The other captures' runs (calls 3 on) all worked.
+    const churn = results.captures.find((c: { name: string }) => c.name === 'churn');
+    expect(churn.results.find((m: { tool: string }) => m.tool === 'tapaudit').failures).toBeUndefined();
+  }, 300_000);
+});
