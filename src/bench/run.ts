@@ -208,6 +208,8 @@ function softflowdPackets(stdout: string, stderr: string): number | undefined {
 
 interface RunResult {
   code: number | null;
+  /** The signal that ended it (a crash: SIGABRT, SIGSEGV), when one did. */
+  killedBy?: string;
   wallSeconds: number;
   peakRssKB: number;
   stdout: string;
@@ -244,23 +246,32 @@ function runOnce(binary: string, args: string[], haveGnuTime: boolean): Promise<
           }
         }, 20);
     child.on('error', reject);
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       const wallSeconds = Number(process.hrtime.bigint() - start) / 1e9;
       if (poll) clearInterval(poll);
       let peakRssKB = hwm;
+      let killedBy: string | undefined = signal ?? undefined;
       if (haveGnuTime) {
         try {
           const text = fs.readFileSync(timeFile, 'utf8').trim();
-          // GNU time writes "Command exited with non-zero status N" before the format line.
+          // GNU time writes "Command exited with non-zero status N" or "Command terminated
+          // by signal N" before the format line.
           const last = text.split('\n').at(-1) ?? '';
           peakRssKB = Number(last.split(' ')[1]) || 0;
+          const sig = /terminated by signal (\d+)/.exec(text);
+          if (sig) killedBy = signalName(Number(sig[1]));
         } catch {
           // no time file: leave 0
         }
       }
-      resolve({ code: code ?? -1, wallSeconds, peakRssKB, stdout, stderr });
+      resolve({ code: code ?? -1, killedBy, wallSeconds, peakRssKB, stdout, stderr });
     });
   });
+}
+
+/** SIGABRT for 6, and so on; the number itself when the system has no name for it. */
+function signalName(n: number): string {
+  return Object.entries(os.constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
 }
 
 function firstLine(s: string): string {
@@ -326,7 +337,9 @@ async function measureCapture(
       if (tool.name === 'tapaudit') fs.rmSync(statsFile, { force: true });
       warmPageCache(cap.file);
       const res = await runOnce(binary, tool.args(cap.file), haveGnuTime);
-      const failed = res.code !== 0 ? `exit ${res.code}` : tool.name === 'tapaudit' && !fs.existsSync(statsFile) ? 'no --stats file written' : '';
+      const failed = res.killedBy ? `killed by ${res.killedBy}`
+        : res.code !== 0 ? `exit ${res.code}`
+        : tool.name === 'tapaudit' && !fs.existsSync(statsFile) ? 'no --stats file written' : '';
       if (failed) {
         // A run that fails is counted and its output kept, and the rounds go on: one
         // failure in many runs (a crash) must show as such, with what it printed.

@@ -5,8 +5,9 @@
  * Once, a replay that aborted inside Node (a 1-in-hundreds crash) was reported as "CLI
  * not built yet" and its stack was lost.
  *
- * The stand-in CLI (TAPAUDIT_BENCH_CLI) fails its second call and runs the real CLI
- * otherwise; everything goes to a temporary folder (TAPAUDIT_BENCH_OUT).
+ * The stand-in CLI (TAPAUDIT_BENCH_CLI) exits 134 on its second call (mix, run 2), kills
+ * itself on its third (churn, run 1) and runs the real CLI otherwise; everything goes to
+ * a temporary folder (TAPAUDIT_BENCH_OUT).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,7 +20,7 @@ const HARNESS = path.join(REPO_ROOT, 'dist', 'bench', 'run.js');
 const CLI = path.join(REPO_ROOT, 'dist', 'bin', 'tapaudit.js');
 
 describe('bench harness', () => {
-  it('reports a failed tapaudit run, keeps its stderr, keeps the other runs and exits 1', () => {
+  it('reports failed tapaudit runs (an exit status, a signal), keeps their stderr and the other runs, and exits 1', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapaudit-bench-'));
     const calls = path.join(dir, 'calls');
     const standIn = path.join(dir, 'tapaudit-stand-in');
@@ -27,6 +28,7 @@ describe('bench harness', () => {
       '#!/bin/bash',
       `n=$(( $(cat ${calls} 2>/dev/null || echo 0) + 1 )); echo $n > ${calls}`,
       'if [ "$n" = 2 ]; then echo "#  node[1]: made-up abort for the test" >&2; echo "second line" >&2; exit 134; fi',
+      'if [ "$n" = 3 ]; then echo "about to be killed" >&2; kill -KILL $$; fi',
       `exec ${process.execPath} ${CLI} "$@"`,
       '',
     ].join('\n'));
@@ -41,7 +43,8 @@ describe('bench harness', () => {
     // The mix capture's second tapaudit run is the stand-in's second call.
     expect(r.stdout).toMatch(/tapaudit\s+run 2\/2: FAILED \(exit 134\): #  node\[1\]: made-up abort for the test; stderr kept in \S+mix-tapaudit-run2\.stderr\.txt/);
     expect(fs.readFileSync(path.join(dir, 'mix-tapaudit-run2.stderr.txt'), 'utf8')).toContain('second line');
-    expect(r.stderr).toMatch(/tapaudit failed in 1 run\(s\):\n {2}mix run 2: exit 134/);
+    expect(r.stdout).toMatch(/tapaudit\s+run 1\/2: FAILED \(killed by SIGKILL\): about to be killed; stderr kept in \S+churn-tapaudit-run1\.stderr\.txt/);
+    expect(r.stderr).toMatch(/tapaudit failed in 2 run\(s\):\n {2}mix run 2: exit 134: .*\n {2}churn run 1: killed by SIGKILL: about to be killed/);
 
     const results = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
     const mix = results.captures.find((c: { name: string }) => c.name === 'mix');
@@ -51,8 +54,10 @@ describe('bench harness', () => {
     expect(ta.allWallSeconds).toHaveLength(1);
     expect(ta.packetsPerSecond).toBeGreaterThan(0);
     expect(ta.notice).toMatch(/^1 of 2 runs failed \(run 2: exit 134: #  node\[1\]/);
-    // The other captures' runs (calls 3 on) all worked.
     const churn = results.captures.find((c: { name: string }) => c.name === 'churn');
-    expect(churn.results.find((m: { tool: string }) => m.tool === 'tapaudit').failures).toBeUndefined();
+    expect(churn.results.find((m: { tool: string }) => m.tool === 'tapaudit').notice).toMatch(/^1 of 2 runs failed \(run 1: killed by SIGKILL/);
+    // The other captures' runs (calls 4 on) all worked.
+    const real = results.captures.find((c: { name: string }) => c.name === 'real');
+    if (real) expect(real.results.find((m: { tool: string }) => m.tool === 'tapaudit').failures).toBeUndefined();
   }, 300_000);
 });
