@@ -2,8 +2,8 @@
  * `npm run bench` (dist/bench/run.js) when a tapaudit run fails: the harness counts the
  * failure with its first line, keeps what it printed, goes on with the other rounds (the
  * best of the runs that worked is still reported) and exits 1, so CI's smoke run fails.
- * Once, a replay that aborted inside Node (a 1-in-hundreds crash) was reported as "CLI
- * not built yet" and its stack was lost.
+ * Once, a replay that aborted inside Node (one in about 3,500 replays with workers,
+ * bench/RESULTS.md, session 15) was reported as "CLI not built yet" and its stack was lost.
  *
  * The stand-in CLI (TAPAUDIT_BENCH_CLI) exits 134 on its second call (mix, run 2), kills
  * itself on its third (churn, run 1) and runs the real CLI otherwise; everything goes to
