@@ -22,8 +22,13 @@
  * polling VmHWM in /proc/PID/status every 20 ms. Then bytes per live flow from
  * dist/bench/flow-memory.js.
  *
+ * A run still going after --run-timeout seconds (default: 60 per million packets, at
+ * least 120) is killed with its process group and counted as a failed run, so a hung
+ * tool (Node's exit-time deadlock, bench/RESULTS.md session 16) fails the harness instead
+ * of stalling it, and CI, for good.
+ *
  * Flags: --smoke (50,000 packets, one run each, 100,000 flows for the memory figure: seconds,
- * for CI), --packets N, --runs N.
+ * for CI), --packets N, --runs N, --run-timeout S.
  * Output: a console table, the same as markdown for bench/RESULTS.md, and
  * bench/out/results.json.
  */
@@ -56,6 +61,8 @@ const SOFTFLOWD_MAX_FLOWS = '2000000';
 interface Options {
   packets: number;
   runs: number;
+  /** Seconds a tool's run may take before it is killed and counted as failed. */
+  runTimeout: number;
   smoke: boolean;
   memoryFlows: number;
 }
@@ -99,9 +106,10 @@ interface CaptureReport {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { packets: DEFAULT_PACKETS, runs: 3, smoke: false, memoryFlows: 1_000_000 };
+  const o: Options = { packets: DEFAULT_PACKETS, runs: 3, runTimeout: 0, smoke: false, memoryFlows: 1_000_000 };
   let packetsGiven = false;
   let runsGiven = false;
+  const usage = 'usage: node dist/bench/run.js [--smoke] [--packets N] [--runs N] [--run-timeout SECONDS]';
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (): number => {
@@ -119,12 +127,13 @@ function parseArgs(argv: string[]): Options {
     } else if (a === '--runs') {
       o.runs = num();
       runsGiven = true;
-    }
-    else if (a === '--help' || a === '-h') {
-      console.log('usage: node dist/bench/run.js [--smoke] [--packets N] [--runs N]');
+    } else if (a === '--run-timeout') {
+      o.runTimeout = num();
+    } else if (a === '--help' || a === '-h') {
+      console.log(usage);
       process.exit(0);
     } else {
-      console.error(`unknown argument ${a}; usage: node dist/bench/run.js [--smoke] [--packets N] [--runs N]`);
+      console.error(`unknown argument ${a}; ${usage}`);
       process.exit(2);
     }
   }
@@ -135,6 +144,9 @@ function parseArgs(argv: string[]): Options {
     if (!runsGiven) o.runs = 1;
     o.memoryFlows = 100_000;
   }
+  // The slowest peer (argus) took ~10 s per million packets on churn (bench/RESULTS.md):
+  // six times that leaves room for a slow machine and none for a hang.
+  if (o.runTimeout === 0) o.runTimeout = Math.max(120, Math.ceil((60 * o.packets) / 1e6));
   return o;
 }
 
@@ -210,6 +222,8 @@ interface RunResult {
   code: number | null;
   /** The signal that ended it (a crash: SIGABRT, SIGSEGV), when one did. */
   killedBy?: string;
+  /** It ran past the time limit and was killed (its process group, SIGKILL). */
+  timedOut: boolean;
   wallSeconds: number;
   peakRssKB: number;
   stdout: string;
@@ -218,14 +232,42 @@ interface RunResult {
 
 const KEEP_OUTPUT = 1 << 20; // enough for any tool's summary; more is discarded
 
-/** Runs one command; wall time by hrtime, peak RSS by GNU time or VmHWM polling. */
-function runOnce(binary: string, args: string[], haveGnuTime: boolean): Promise<RunResult> {
+/** The process group of the run going on (killed if the harness is interrupted). */
+let runningGroup = 0;
+process.once('SIGINT', () => {
+  if (runningGroup > 0) killGroup(runningGroup);
+  process.exit(130);
+});
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Runs one command; wall time by hrtime, peak RSS by GNU time or VmHWM polling. With
+ * `limitSeconds`, a run still going then is killed: the whole process group, since GNU
+ * time's child outlives a killed GNU time.
+ */
+function runOnce(binary: string, args: string[], haveGnuTime: boolean, limitSeconds = 0): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const timeFile = path.join(OUT, '.time.tmp');
     const cmd = haveGnuTime ? GNU_TIME : binary;
     const argv = haveGnuTime ? ['-f', '%e %M', '-o', timeFile, binary, ...args] : args;
     const start = process.hrtime.bigint();
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // A process group of its own (detached), so a time-out kills the tool under GNU time too.
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    runningGroup = child.pid ?? 0;
+    let timedOut = false;
+    const limit = limitSeconds > 0
+      ? setTimeout(() => {
+          timedOut = true;
+          if (child.pid) killGroup(child.pid);
+        }, limitSeconds * 1000)
+      : undefined;
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -249,6 +291,8 @@ function runOnce(binary: string, args: string[], haveGnuTime: boolean): Promise<
     child.on('close', (code, signal) => {
       const wallSeconds = Number(process.hrtime.bigint() - start) / 1e9;
       if (poll) clearInterval(poll);
+      clearTimeout(limit);
+      runningGroup = 0;
       let peakRssKB = hwm;
       let killedBy: string | undefined = signal ?? undefined;
       if (haveGnuTime) {
@@ -264,7 +308,7 @@ function runOnce(binary: string, args: string[], haveGnuTime: boolean): Promise<
           // no time file: leave 0
         }
       }
-      resolve({ code: code ?? -1, killedBy, wallSeconds, peakRssKB, stdout, stderr });
+      resolve({ code: code ?? -1, killedBy, timedOut, wallSeconds, peakRssKB, stdout, stderr });
     });
   });
 }
@@ -336,8 +380,9 @@ async function measureCapture(
       const statsFile = path.join(OUT, 'stats.json');
       if (tool.name === 'tapaudit') fs.rmSync(statsFile, { force: true });
       warmPageCache(cap.file);
-      const res = await runOnce(binary, tool.args(cap.file), haveGnuTime);
-      const failed = res.killedBy ? `killed by ${res.killedBy}`
+      const res = await runOnce(binary, tool.args(cap.file), haveGnuTime, opts.runTimeout);
+      const failed = res.timedOut ? `timed out after ${opts.runTimeout} s, killed`
+        : res.killedBy ? `killed by ${res.killedBy}`
         : res.code !== 0 ? `exit ${res.code}`
         : tool.name === 'tapaudit' && !fs.existsSync(statsFile) ? 'no --stats file written' : '';
       if (failed) {
