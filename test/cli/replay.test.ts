@@ -121,6 +121,38 @@ describe('tapaudit replay', () => {
     });
   }
 
+  it('ends with process.exit() once all is written, not when its event loop runs dry (src/cli/main.ts: nodejs/node#54918)', () => {
+    // A module loaded first reports which way the process ended: 'beforeExit' comes only
+    // when the event loop ran dry (where Node then waits for V8's queued compile jobs).
+    const probe = `data:text/javascript,${encodeURIComponent(
+      "import fs from 'node:fs';" +
+      "process.on('beforeExit', () => fs.writeSync(2, 'PROBE beforeExit\\n'));" +
+      "process.on('exit', (c) => fs.writeSync(2, 'PROBE exit ' + c + '\\n'));",
+    )}`;
+    const run = (args: string[]) => {
+      const r = spawnSync(process.execPath, ['--import', probe, CLI, ...args], { encoding: 'utf8', cwd: REPO_ROOT });
+      return { code: r.status, out: r.stdout, err: r.stderr };
+    };
+    // Flow records to a pipe (stdout) and the stats to a file: all there, exit 0.
+    const stats = tmp('stats.json');
+    const r = run(['replay', DEMO, '--flows', '-', '--stats', stats]);
+    expect(r.code).toBe(0);
+    expect(r.err).not.toContain('PROBE beforeExit');
+    expect(r.err).toMatch(/tapaudit: 1 file: .*\nPROBE exit 0\n$/);
+    const s = JSON.parse(fs.readFileSync(stats, 'utf8'));
+    const records = r.out.trim().split('\n').map((l) => JSON.parse(l));
+    expect(records.length).toBe(Object.values(s.flows as Record<string, number>).reduce((a, b) => a + b, 0));
+    // A command that threw (a user mistake, a full disk) ends the usual way, with its status.
+    const missing = run(['replay', tmp('missing.pcap')]);
+    expect(missing.code).toBe(3);
+    expect(missing.err).toContain('PROBE beforeExit');
+    expect(missing.err).toContain('PROBE exit 3');
+    // The probe itself: a command without exitAtEnd ends the usual way.
+    const help = run(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.err).toContain('PROBE beforeExit');
+  });
+
   it('stops on SIGTERM with exit 0 and every flow written', async () => {
     const { spawn } = await import('node:child_process');
     // Several copies of the demo so the run lasts long enough to be interrupted.
