@@ -48,7 +48,6 @@ describe('bench harness', () => {
     ].join('\n'));
     fs.chmodSync(standIn, 0o755);
 
-    const started = Date.now();
     const r = spawnSync(process.execPath, [HARNESS, '--smoke', '--packets', '2000', '--runs', '2', '--run-timeout', '5'], {
       encoding: 'utf8',
       env: { ...process.env, TAPAUDIT_BENCH_CLI: standIn, TAPAUDIT_BENCH_OUT: dir },
@@ -62,8 +61,7 @@ describe('bench harness', () => {
     expect(r.stdout).toMatch(/tapaudit\s+run 2\/2: FAILED \(timed out after 5 s, killed\): [^;]*; stderr kept in \S+churn-tapaudit-run2\.stderr\.txt/);
     expect(fs.readFileSync(path.join(dir, 'churn-tapaudit-run2.stderr.txt'), 'utf8')).toContain('done, not exiting');
     expect(r.stderr).toMatch(/tapaudit failed in 3 run\(s\):\n {2}mix run 2: exit 134: .*\n {2}churn run 1: killed by SIGKILL: about to be killed.*\n {2}churn run 2: timed out after 5 s, killed: /);
-    // The hung run's sleep went with it (its process group): nothing waited 600 s.
-    expect(Date.now() - started).toBeLessThan(200_000);
+    // The hung run's sleep went with it (its process group).
     expect(processesRunning('sleep\0' + '600')).toEqual([]);
 
     const results = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
