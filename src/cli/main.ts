@@ -43,8 +43,8 @@ type Command = (argv: string[]) => Promise<number>;
 // DrainTasks, the V8 worker in CollectionBarrier::AwaitCollectionBackground, seen with
 // gdb). Provoked with `node --v8-pool-size=1 --interrupt-budget=33792` on a 500,000-packet
 // replay (346 MB), 20 s limit per run: 8 of 40, 12 of 30 and 4 of 30 runs hung; with
-// process.exit() 0 of 40, 2 of 80, 0 of 80 and 0 of 60 (it drops queued jobs instead of
-// running them; one already running can still need the GC). With `--interrupt-budget` alone, 1 of
+// process.exit() 3 of 389 (it drops queued jobs instead of running them; one already
+// running can still need the GC, and exit's NodePlatform::Shutdown then waits for it). With `--interrupt-budget` alone, 1 of
 // 40 hung; with Node's defaults none in the replays of sessions 6-16, but a replay is what
 // scripts and cron wait on. Replay and live, the commands that run long enough to compile
 // much; report and search hold DuckDB, whose clean-up runs only at a normal end. Only
