@@ -70,6 +70,11 @@ ${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)}${c.summary}`
 Run 'tapaudit <command> --help' for the options of a command.
 `;
 
+/** The command of that name; only COMMANDS' own keys ("toString" is no command). */
+function commandNamed(name: string | undefined): (typeof COMMANDS)[string] | undefined {
+  return name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -80,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  const c = COMMANDS[command];
+  const c = commandNamed(command);
   if (!c) {
     process.stderr.write(`tapaudit: unknown command "${command}"; run 'tapaudit --help' for the list\n`);
     return 2;
@@ -92,7 +97,7 @@ const argv = process.argv.slice(2);
 main(argv).then(
   (code) => {
     process.exitCode = code;
-    if (Object.hasOwn(COMMANDS, argv[0] ?? '') && COMMANDS[argv[0]!]!.exitAtEnd) process.exit();
+    if (commandNamed(argv[0])?.exitAtEnd) process.exit();
   },
   (err: unknown) => {
     if (isUserError(err)) {

@@ -104,6 +104,8 @@ describe('tapaudit replay', () => {
     ['bad --max-flows', ['replay', DEMO, '--max-flows', 'lots'], 2, /--max-flows must be a positive integer/],
     ['bad --flows-format', ['replay', DEMO, '--flows-format', 'csv'], 2, /json or ipaudit/],
     ['unknown command', ['replya', DEMO], 2, /unknown command "replya"/],
+    // A name every object has: it was looked up on the prototype, and "c.run is not a function" came out as an internal error.
+    ['unknown command named like an object method', ['toString'], 2, /unknown command "toString"/],
     ['missing file', ['replay', 'nope.pcap'], 3, /nope\.pcap/],
     ['not a capture', ['replay', path.join(REPO_ROOT, 'README.md')], 3, /README\.md/],
     ['missing config', ['replay', DEMO, '--config', 'nope.yaml'], 2, /nope\.yaml/],
