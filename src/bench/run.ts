@@ -88,7 +88,7 @@ interface Measurement {
   packetsPerSecond?: number;
   peakRssMB?: number;
   packetsReported?: number;
-  /** Runs that exited non-zero (or, for tapaudit, wrote no stats), each with its first line of stderr. */
+  /** Runs that failed (timed out, killed by a signal, exited non-zero, or, for tapaudit, wrote no stats), each with its first line of stderr. */
   failures?: string[];
 }
 
