@@ -182,7 +182,7 @@ describe('tapaudit replay', () => {
     expect(s.flows.shutdown).toBeGreaterThan(0);
   });
 
-  it('runs as an executable, with glibc\'s huge-page tunables ahead of the caller\'s own', () => {
+  it('runs as an executable, with glibc\'s huge-page tunables ahead of the caller\'s own and no NODE_EXTRA_CA_CERTS', () => {
     // PATH with this node first: the first line finds node through env.
     const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}` };
     delete env.GLIBC_TUNABLES;
@@ -197,5 +197,12 @@ describe('tapaudit replay', () => {
     expect(spawnSync(probe, { encoding: 'utf8', env }).stdout).toBe(`${ours}:`);
     const theirs = spawnSync(probe, { encoding: 'utf8', env: { ...env, GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' } });
     expect(theirs.stdout).toBe(`${ours}:glibc.malloc.arena_max=2`);
+    // Node reads NODE_EXTRA_CA_CERTS as it starts and warns when the file cannot be read:
+    // no warning means node never saw the variable (it cost ~35 ms a run).
+    const certs = spawnSync(CLI, ['--version'], { encoding: 'utf8', env: { ...env, NODE_EXTRA_CA_CERTS: tmp('missing.pem') } });
+    expect(certs.status).toBe(0);
+    expect(certs.stderr).toBe('');
+    expect(spawnSync(process.execPath, ['-e', '0'], { encoding: 'utf8', env: { ...env, NODE_EXTRA_CA_CERTS: tmp('missing.pem') } }).stderr)
+      .toContain('Ignoring extra certs');
   });
 });
