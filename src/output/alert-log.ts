@@ -54,8 +54,14 @@ export function alertRecord(a: AlertInput): Record<string, unknown> {
   return rec;
 }
 
-/** pino is loaded with the first alert written (see openAlertLog). */
-const pinoModule = lazyModule<typeof import('pino')>('pino');
+/**
+ * pino is loaded with the first alert written (see openAlertLog), from the build's
+ * single-file copy of it (dist/vendor/pino.cjs): require('pino') resolves and reads ~25
+ * files of pino and its dependencies, 40-42 ms on this VM against 18-22 ms for the same
+ * code in one file (3 runs each). A replay of captures/demo.pcap with an alert log, 15
+ * alternating runs: median 256 -> 239 ms, best 212 -> 197 ms.
+ */
+const pinoModule = lazyModule<typeof import('pino')>('pino', { bundled: '../vendor/pino.cjs' });
 
 /** pino and the stream it writes to. */
 interface PinoOut {
@@ -87,10 +93,10 @@ export function openAlertLog(dest: string, options: { append?: boolean } = {}): 
   let out: PinoOut | undefined;
 
   /**
-   * pino and its stream, made with the first alert: loading pino is ~30 ms of a replay's
-   * start (require('pino') 28-32 ms on the session 9 VM), and a replay without alerts, as
-   * most short ones are, never needs it. In a flow-end worker it was also ~30 ms more
-   * before the worker read its first record.
+   * pino and its stream, made with the first alert: loading pino was ~30 ms of a replay's
+   * start (require('pino') 28-32 ms on the session 9 VM; ~20 ms from the single file, see
+   * pinoModule), and a replay without alerts, as most short ones are, never needs it. In a
+   * flow-end worker it was also ~30 ms more before the worker read its first record.
    */
   function sink(): PinoOut {
     if (out) return out;

@@ -1,7 +1,7 @@
 /**
  * A CommonJS package or Node built-in loaded on first use instead of at start-up. For
  * those only some runs need, whose import is a noticeable part of a replay's start: pino
- * (~30 ms, only once an alert is written), cli-progress (~8 ms, only on a terminal),
+ * (~20 ms from its single-file build, only once an alert is written), cli-progress (~8 ms, only on a terminal),
  * node:dgram, dns and net (5-7 ms a thread, only with IPFIX: output/ipfix.ts). Every
  * replay and every flow-end worker used to load them all. (yaml, ~27 ms this way, is
  * bundled into the config loader's chunk instead, which only a run with --config
@@ -11,7 +11,23 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 
-export function lazyModule<T>(name: string): () => T {
+export function lazyModule<T>(name: string, options: { bundled?: string } = {}): () => T {
   let loaded: T | undefined;
-  return () => (loaded ??= require(name) as T);
+  return () => (loaded ??= load(name, options.bundled) as T);
+}
+
+/**
+ * `bundled`: a single-file build of the package made by `npm run build` (rolldown.config.mjs),
+ * relative to this module once built (dist/bin/ or dist/util/), tried first. Without a
+ * build beside it (the tests, which run the sources) the package itself is loaded.
+ */
+function load(name: string, bundled: string | undefined): unknown {
+  if (bundled !== undefined) {
+    try {
+      return require(bundled);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
+    }
+  }
+  return require(name);
 }
