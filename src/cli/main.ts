@@ -33,6 +33,7 @@
  * dist/bin/tapaudit.js`, which skips this line, runs without; the systemd unit sets the
  * same).
  */
+import { createRequire } from 'node:module';
 import { isUserError } from '../util/errors.js';
 
 const VERSION = '0.1.0';
@@ -52,9 +53,11 @@ type Command = (argv: string[]) => Promise<number>;
 // gdb). Provoked with `node --v8-pool-size=1 --interrupt-budget=33792` on a 500,000-packet
 // replay (346 MB), 20 s limit per run: 8 of 40, 12 of 30 and 4 of 30 runs hung; with
 // process.exit() 3 of 389 (it drops queued jobs instead of running them; one already
-// running can still need the GC, and exit's NodePlatform::Shutdown then waits for it). With `--interrupt-budget` alone, 1 of
-// 40 hung; with Node's defaults none in the replays of sessions 6-16, but a replay is what
-// scripts and cron wait on. Replay and live, the commands that run long enough to compile
+// running can still need the GC, and exit's NodePlatform::Shutdown then waits for it:
+// exitAfterCollecting below). With `--interrupt-budget` alone, 1 of 40 hung; with Node's
+// defaults none in the replays of sessions 6-16, but 17 of 100 in session 17 (the first
+// 400,000 packets of the mix bench capture), all in Shutdown, until exitAfterCollecting.
+// A replay is what scripts and cron wait on. Replay and live, the commands that run long enough to compile
 // much; report and search hold DuckDB, whose clean-up runs only at a normal end. Only
 // when the command returned: one that threw (a full disk) may leave an output half open,
 // and pino's own exit hook then threw "sonic boom is not ready yet" from process.exit()
@@ -101,11 +104,33 @@ export async function main(argv: string[]): Promise<number> {
   return c.run(rest);
 }
 
+/**
+ * process.exit() for `exitAtEnd`, after a full garbage collection. process.exit() still
+ * waits for a V8 compile job already running on a helper thread (NodePlatform::Shutdown
+ * joins the threads), and such a job that allocates once the heap has reached its
+ * old-generation limit asks the main thread for a collection and waits for it (V8's
+ * Heap::ShouldExpandOldGenerationOnSlowAllocation refuses a background allocation then,
+ * unless the main thread is parked or the heap is being torn down; in exit it is
+ * neither): the process hung after its last line, main thread in pthread_join, the
+ * helper in CollectionBarrier::AwaitCollectionBackground (gdb, twice, with Node's default
+ * flags). A collection just before leaves the heap far below its next limit. Replays of
+ * the first 400,000 packets of the mix bench capture with Node's defaults
+ * (`dist/bench/exit-hang.js --node-flags ""`, 15 s limit): 4 of 60 and 17 of 100 hung
+ * without it, 0 of 320 with it. It costs 5-13 ms (a 6 MB heap).
+ */
+function exitAfterCollecting(): never {
+  // Required here, not imported: their ESM facades were ~1.3 ms of every start.
+  const require = createRequire(import.meta.url);
+  (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--expose-gc');
+  ((require('node:vm') as typeof import('node:vm')).runInNewContext('gc') as () => void)();
+  process.exit();
+}
+
 const argv = process.argv.slice(2);
 main(argv).then(
   (code) => {
     process.exitCode = code;
-    if (commandNamed(argv[0])?.exitAtEnd) process.exit();
+    if (commandNamed(argv[0])?.exitAtEnd) exitAfterCollecting();
   },
   (err: unknown) => {
     if (isUserError(err)) {

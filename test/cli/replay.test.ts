@@ -157,6 +157,16 @@ describe('tapaudit replay', () => {
     expect(help.err).toContain('PROBE beforeExit');
   });
 
+  it('collects garbage just before process.exit(), so no V8 compile job waits on a collection at exit (src/cli/main.ts)', () => {
+    // --trace-gc writes one line per collection to stdout; gc() is reason "testing".
+    const r = spawnSync(process.execPath, ['--trace-gc', CLI, 'replay', DEMO, '--flows', tmp('flows.ndjson'), '-q'], { encoding: 'utf8', cwd: REPO_ROOT });
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.length).toBeGreaterThan(1);
+    expect(lines.at(-1)).toMatch(/Mark-Compact .* testing/);
+    expect(lines.slice(0, -1).join('\n')).not.toMatch(/testing/);
+  });
+
   it('stops on SIGTERM with exit 0 and every flow written', async () => {
     const { spawn } = await import('node:child_process');
     // Several copies of the demo so the run lasts long enough to be interrupted.
