@@ -6,7 +6,9 @@
  * compile more and on one background thread: the way Node's exit-time deadlock
  * (nodejs/node#54918; src/cli/main.ts, exitAtEnd) was provoked often enough to count,
  * on a 500,000-packet cut of the real bench capture (`tcpdump -r bench/out/real.pcap -c
- * 500000 -w FILE`). Figures: bench/RESULTS.md, session 16.
+ * 500000 -w FILE`). With `--node-flags ""` (Node's own settings) the first 400,000
+ * packets of the mix bench capture hung 17 times in 100 before the collection at exit
+ * (src/cli/main.ts, exitAfterCollecting). Figures: bench/RESULTS.md, sessions 16 and 17.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
