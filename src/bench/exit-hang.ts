@@ -8,7 +8,7 @@
  * on a 500,000-packet cut of the real bench capture (`tcpdump -r bench/out/real.pcap -c
  * 500000 -w FILE`). With `--node-flags ""` (Node's own settings) the first 400,000
  * packets of the mix bench capture hung 17 times in 100 before the collection at exit
- * (src/cli/main.ts, exitAfterCollecting). Figures: bench/RESULTS.md, sessions 16 and 17.
+ * (src/cli/main.ts, collectGarbage). Figures: bench/RESULTS.md, sessions 16 and 17.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';

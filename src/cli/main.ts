@@ -54,9 +54,9 @@ type Command = (argv: string[]) => Promise<number>;
 // replay (346 MB), 20 s limit per run: 8 of 40, 12 of 30 and 4 of 30 runs hung; with
 // process.exit() 3 of 389 (it drops queued jobs instead of running them; one already
 // running can still need the GC, and exit's NodePlatform::Shutdown then waits for it:
-// exitAfterCollecting below). With `--interrupt-budget` alone, 1 of 40 hung; with Node's
+// collectGarbage below). With `--interrupt-budget` alone, 1 of 40 hung; with Node's
 // defaults none in the replays of sessions 6-16, but 17 of 100 in session 17 (the first
-// 400,000 packets of the mix bench capture), all in Shutdown, until exitAfterCollecting.
+// 400,000 packets of the mix bench capture), all in Shutdown, until collectGarbage.
 // A replay is what scripts and cron wait on. Replay and live, the commands that run long enough to compile
 // much; report and search hold DuckDB, whose clean-up runs only at a normal end. Only
 // when the command returned: one that threw (a full disk) may leave an output half open,
@@ -105,7 +105,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /**
- * process.exit() for `exitAtEnd`, after a full garbage collection. process.exit() still
+ * A full garbage collection, before process.exit() for `exitAtEnd`. process.exit() still
  * waits for a V8 compile job already running on a helper thread (NodePlatform::Shutdown
  * joins the threads), and such a job that allocates once the heap has reached its
  * old-generation limit asks the main thread for a collection and waits for it (V8's
@@ -118,19 +118,22 @@ export async function main(argv: string[]): Promise<number> {
  * (`dist/bench/exit-hang.js --node-flags ""`, 15 s limit): 4 of 60 and 17 of 100 hung
  * without it, 0 of 320 with it. It costs 5-13 ms (a 6 MB heap).
  */
-function exitAfterCollecting(): never {
+function collectGarbage(): void {
   // Required here, not imported: their ESM facades were ~1.3 ms of every start.
   const require = createRequire(import.meta.url);
   (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--expose-gc');
   ((require('node:vm') as typeof import('node:vm')).runInNewContext('gc') as () => void)();
-  process.exit();
 }
 
 const argv = process.argv.slice(2);
+const exitAtEnd = commandNamed(argv[0])?.exitAtEnd === true;
 main(argv).then(
   (code) => {
     process.exitCode = code;
-    if (commandNamed(argv[0])?.exitAtEnd) exitAfterCollecting();
+    if (exitAtEnd) {
+      collectGarbage();
+      process.exit();
+    }
   },
   (err: unknown) => {
     if (isUserError(err)) {
@@ -140,5 +143,8 @@ main(argv).then(
       process.stderr.write(`tapaudit: internal error (a bug, please report it with this trace):\n${(err as Error)?.stack ?? String(err)}\n`);
       process.exitCode = 70;
     }
+    // Ending the usual way (see exitAtEnd), Node waits for every queued compile job: the
+    // same collection keeps them from waiting on one in turn.
+    if (exitAtEnd) collectGarbage();
   },
 );

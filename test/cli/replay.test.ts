@@ -165,6 +165,11 @@ describe('tapaudit replay', () => {
     expect(lines.length).toBeGreaterThan(1);
     expect(lines.at(-1)).toMatch(/Mark-Compact .* testing/);
     expect(lines.slice(0, -1).join('\n')).not.toMatch(/testing/);
+    // A command that threw ends the usual way (Node then waits for every queued compile
+    // job), after the same collection.
+    const failed = spawnSync(process.execPath, ['--trace-gc', CLI, 'replay', tmp('missing.pcap')], { encoding: 'utf8', cwd: REPO_ROOT });
+    expect(failed.status).toBe(3);
+    expect(failed.stdout.trim().split('\n').at(-1)).toMatch(/Mark-Compact .* testing/);
   });
 
   it('stops on SIGTERM with exit 0 and every flow written', async () => {
