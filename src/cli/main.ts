@@ -116,7 +116,7 @@ export async function main(argv: string[]): Promise<number> {
  * flags). A collection just before leaves the heap far below its next limit. Replays of
  * the first 400,000 packets of the mix bench capture with Node's defaults
  * (`dist/bench/exit-hang.js --node-flags ""`, 15 s limit): 4 of 60 and 17 of 100 hung
- * without it, 0 of 320 with it. It costs 5-13 ms (a 6 MB heap).
+ * without it, 0 of 420 with it. It costs 5-13 ms (a 6 MB heap).
  */
 function collectGarbage(): void {
   // Required here, not imported: their ESM facades were ~1.3 ms of every start.
