@@ -56,9 +56,10 @@ type Command = (argv: string[]) => Promise<number>;
 // running can still need the GC, and exit's NodePlatform::Shutdown then waits for it:
 // collectGarbage below). With `--interrupt-budget` alone, 1 of 40 hung; with Node's
 // defaults none in the replays of sessions 6-16, but 17 of 100 in session 17 (the first
-// 400,000 packets of the mix bench capture), all in Shutdown, until collectGarbage.
-// A replay is what scripts and cron wait on. Replay and live, the commands that run long enough to compile
-// much; report and search hold DuckDB, whose clean-up runs only at a normal end. Only
+// 400,000 packets of the mix bench capture), all in Shutdown, until collectGarbage. A
+// replay is what scripts and cron wait on. Replay and live, the commands that run long
+// enough to compile much; report and search hold DuckDB, whose clean-up runs only at a
+// normal end. Only
 // when the command returned: one that threw (a full disk) may leave an output half open,
 // and pino's own exit hook then threw "sonic boom is not ready yet" from process.exit()
 // (test/robust/outputs.test.ts); those end the usual way.

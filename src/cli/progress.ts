@@ -6,7 +6,7 @@
 import type { PacketSource } from '../capture/source.js';
 import { lazyModule } from '../util/lazy-module.js';
 
-/** Loaded only when a bar is shown (a terminal): ~8 ms of start-up otherwise. */
+/** Loaded only when a bar is shown (a terminal, a replay past PROGRESS_DELAY_MS). */
 const cliProgressModule = lazyModule<typeof import('cli-progress')>('cli-progress');
 
 /**

@@ -33,5 +33,7 @@ describe('lazyModule', () => {
   it('does not hide a broken build behind the package', () => {
     const broken = tmpFile('broken.cjs', 'module.exports = {');
     expect(() => lazyModule('node:os', { bundled: broken })()).toThrow(SyntaxError);
+    const needsMissing = tmpFile('needs.cjs', "module.exports = require('./no-such-dependency.cjs');");
+    expect(() => lazyModule('node:os', { bundled: needsMissing })()).toThrow(/no-such-dependency/);
   });
 });
