@@ -55,14 +55,12 @@ type Command = (argv: string[]) => Promise<number>;
 // process.exit() 3 of 389 (it drops queued jobs instead of running them; one already
 // running can still need the GC, and exit's NodePlatform::Shutdown then waits for it:
 // collectGarbage below). With `--interrupt-budget` alone, 1 of 40 hung; with Node's
-// defaults none in the replays of sessions 6-16, but 17 of 100 in session 17 (the first
-// 400,000 packets of the mix bench capture), all in Shutdown, until collectGarbage. A
-// replay is what scripts and cron wait on. Replay and live, the commands that run long
+// defaults none in the replays of sessions 6-16 (see collectGarbage for session 17's).
+// A replay is what scripts and cron wait on. Replay and live, the commands that run long
 // enough to compile much; report and search hold DuckDB, whose clean-up runs only at a
-// normal end. Only
-// when the command returned: one that threw (a full disk) may leave an output half open,
-// and pino's own exit hook then threw "sonic boom is not ready yet" from process.exit()
-// (test/robust/outputs.test.ts); those end the usual way.
+// normal end. Only when the command returned: one that threw (a full disk) may leave an
+// output half open, and pino's own exit hook then threw "sonic boom is not ready yet"
+// from process.exit() (test/robust/outputs.test.ts); those end the usual way.
 const COMMANDS: Record<string, { run: Command; summary: string; exitAtEnd?: true }> = {
   replay: { run: async (a) => (await import('./replay.js')).replayCommand(a), summary: 'read pcap/pcapng files (plain or gzip) into flows and alerts', exitAtEnd: true },
   alerts: { run: async (a) => (await import('./alerts.js')).alertsCommand(a), summary: 'show an alert log one line per alert; -f follows it' },
