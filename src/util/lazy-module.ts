@@ -3,10 +3,9 @@
  * those only some runs need, whose import is a noticeable part of a replay's start: pino
  * (~20 ms from its single-file build, only once an alert is written), cli-progress
  * (12-20 ms, only for a bar on a terminal), node:dgram, dns and net (5-7 ms a thread,
- * only with IPFIX: output/ipfix.ts). Every
- * replay and every flow-end worker used to load them all. (yaml, ~27 ms this way, is
- * bundled into the config loader's chunk instead, which only a run with --config
- * imports: config/open.ts.)
+ * only with IPFIX: output/ipfix.ts). Every replay and every flow-end worker used to load
+ * them all. (yaml, ~27 ms this way, is bundled into the config loader's chunk instead,
+ * which only a run with --config imports: config/open.ts.)
  */
 import { createRequire } from 'node:module';
 
