@@ -34,6 +34,9 @@
  * same).
  */
 import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { installCodeCache, saveCodeCache } from '../util/code-cache.js';
 import { isUserError } from '../util/errors.js';
 
 const VERSION = '0.1.0';
@@ -124,11 +127,15 @@ function collectGarbage(): void {
   ((require('node:vm') as typeof import('node:vm')).runInNewContext('gc') as () => void)();
 }
 
+// The commands' chunks (dist/bin), compiled with V8's cache of an earlier run.
+installCodeCache(path.dirname(fileURLToPath(import.meta.url)));
+
 const argv = process.argv.slice(2);
 const exitAtEnd = commandNamed(argv[0])?.exitAtEnd === true;
 main(argv).then(
   (code) => {
     process.exitCode = code;
+    saveCodeCache(); // before collectGarbage: see code-cache.ts
     if (exitAtEnd) {
       collectGarbage();
       process.exit();
@@ -142,6 +149,7 @@ main(argv).then(
       process.stderr.write(`tapaudit: internal error (a bug, please report it with this trace):\n${(err as Error)?.stack ?? String(err)}\n`);
       process.exitCode = 70;
     }
+    saveCodeCache();
     // Ending the usual way (see exitAtEnd), Node waits for every queued compile job: the
     // same collection keeps them from waiting on one in turn.
     if (exitAtEnd) collectGarbage();
