@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import type { Readable, Writable } from 'node:stream';
 import { SEVERITY_WORDS } from '../detect/rules.js';
 import type { Severity } from '../detect/types.js';
-import { EXIT_USAGE, UserError } from '../util/errors.js';
+import { EXIT_OUTPUT, EXIT_USAGE, UserError } from '../util/errors.js';
 
 export const ALERTS_HELP = `Usage: tapaudit alerts [FILE] [-f]
 
@@ -78,65 +78,102 @@ export async function alertsCommand(argv: string[], ioIn: Partial<AlertsIo> = {}
   }
   const file = args.positionals[0];
   const fromStdin = file === undefined || file === '-';
-  if (args.values.follow && fromStdin) {
+  const following = args.values.follow === true;
+  if (following && fromStdin) {
     throw new UserError('E_USAGE', 'tapaudit alerts: -f needs a FILE to follow (stdin cannot be reopened after rotation)', EXIT_USAGE);
   }
 
   const colour = io.stdout.isTTY === true && !io.env.NO_COLOR;
   let skipped = 0;
   let pendingDrain: Promise<unknown> | undefined;
+  // The reader of stdout went away (`| head`, a closed `less`): stop reading and end with
+  // 0, as the writer into a closed pipe does in a shell pipeline. Without this the EPIPE
+  // came out as an internal error with a stack trace (exit 70). Another write error (a
+  // full disk under `> file`) ends the command with it.
+  const controller = new AbortController();
+  let writeError: NodeJS.ErrnoException | undefined;
+  const onWriteError = (e: NodeJS.ErrnoException): void => {
+    if (e.code !== 'EPIPE') writeError ??= e;
+    controller.abort();
+  };
+  io.stdout.on('error', onWriteError);
   const onLine = (line: string): void => {
+    if (controller.signal.aborted) return;
     const text = formatAlertLine(line, colour);
     if (text === null) {
       if (line.trim() !== '') skipped++;
       return;
     }
-    // Respect back-pressure so a large log piped into `less` is not buffered whole.
-    if (!io.stdout.write(`${text}\n`)) pendingDrain ??= once(io.stdout, 'drain').finally(() => (pendingDrain = undefined));
+    // Respect back-pressure so a large log piped into `less` is not buffered whole. Waiting
+    // ends with the write error too ('error' rejects once(); onWriteError has it).
+    if (!io.stdout.write(`${text}\n`)) {
+      pendingDrain ??= once(io.stdout, 'drain', { signal: controller.signal }).catch(() => {}).finally(() => (pendingDrain = undefined));
+    }
   };
 
-  if (fromStdin) {
-    const rl = readline.createInterface({ input: io.stdin, crlfDelay: Infinity });
-    for await (const line of rl) {
-      onLine(line);
-      if (pendingDrain) await pendingDrain;
-    }
-  } else if (!args.values.follow) {
-    let input: fs.ReadStream;
-    try {
-      fs.accessSync(file, fs.constants.R_OK);
-      if (fs.statSync(file).isDirectory()) throw Object.assign(new Error('directory'), { code: 'EISDIR' });
-      input = fs.createReadStream(file);
-    } catch (e) {
-      throw unreadable(file, e);
-    }
-    const rl = readline.createInterface({ input, crlfDelay: Infinity });
-    for await (const line of rl) {
-      onLine(line);
-      if (pendingDrain) await pendingDrain;
-    }
-  } else {
-    const controller = new AbortController();
-    const stop = () => controller.abort();
-    io.signal?.addEventListener('abort', stop, { once: true });
-    if (io.signal?.aborted) stop();
-    const useProcessSignals = ioIn.signal === undefined;
-    if (useProcessSignals) {
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    }
-    try {
-      await follow(file, onLine, controller.signal, io.pollMs, () => pendingDrain, (t) => io.stderr.write(t));
-    } finally {
-      if (useProcessSignals) {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-      }
-    }
+  try {
+    await readAll();
+  } finally {
+    io.stdout.off('error', onWriteError);
   }
-  if (pendingDrain) await pendingDrain;
+  if (writeError) {
+    throw new UserError('E_OUTPUT', `tapaudit alerts: cannot write the alerts: ${writeError.code ?? writeError.message}`, EXIT_OUTPUT);
+  }
   if (skipped > 0) io.stderr.write(`tapaudit alerts: skipped ${skipped} line${skipped === 1 ? '' : 's'} that were not alert records\n`);
   return 0;
+
+  async function readAll(): Promise<void> {
+    if (fromStdin) {
+      const rl = readline.createInterface({ input: io.stdin, crlfDelay: Infinity });
+      for await (const line of rl) {
+        onLine(line);
+        if (pendingDrain) await pendingDrain;
+        if (controller.signal.aborted) {
+          // Close stdin too: a writer still feeding it (`tail -f log | tapaudit alerts |
+          // head`) then gets its own EPIPE, and this process is not kept alive by it.
+          io.stdin.destroy();
+          break;
+        }
+      }
+    } else if (!following) {
+      let input: fs.ReadStream;
+      try {
+        fs.accessSync(file, fs.constants.R_OK);
+        if (fs.statSync(file).isDirectory()) throw Object.assign(new Error('directory'), { code: 'EISDIR' });
+        input = fs.createReadStream(file);
+      } catch (e) {
+        throw unreadable(file, e);
+      }
+      const rl = readline.createInterface({ input, crlfDelay: Infinity });
+      try {
+        for await (const line of rl) {
+          onLine(line);
+          if (pendingDrain) await pendingDrain;
+          if (controller.signal.aborted) break;
+        }
+      } finally {
+        input.destroy();
+      }
+    } else {
+      const stop = () => controller.abort();
+      io.signal?.addEventListener('abort', stop, { once: true });
+      if (io.signal?.aborted) stop();
+      const useProcessSignals = ioIn.signal === undefined;
+      if (useProcessSignals) {
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      }
+      try {
+        await follow(file, onLine, controller.signal, io.pollMs, () => pendingDrain, (t) => io.stderr.write(t));
+      } finally {
+        if (useProcessSignals) {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+        }
+      }
+    }
+    if (pendingDrain) await pendingDrain;
+  }
 }
 
 function unreadable(file: string, e: unknown): UserError {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,7 @@ import { alertsCommand, formatAlertLine } from '../../src/cli/alerts.js';
 import type { AlertInput } from '../../src/detect/types.js';
 import { openAlertLog } from '../../src/output/alert-log.js';
 import { UserError } from '../../src/util/errors.js';
+import { REPO_ROOT } from '../helpers/shared.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tapaudit-alerts-cli-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -141,5 +143,37 @@ describe('tapaudit alerts', () => {
     ac.abort();
     expect(await done).toBe(0);
     expect(printed.match(/alert #\d+/g)).toEqual(Array.from({ length: 40 }, (_, i) => `alert #${i}`));
+  });
+});
+
+describe('tapaudit alerts in a pipeline (the built CLI)', () => {
+  const CLI = path.join(REPO_ROOT, 'dist', 'bin', 'tapaudit.js');
+  const sh = (script: string, env: Record<string, string> = {}) =>
+    spawnSync('bash', ['-c', script], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, ...env } });
+
+  it('ends with 0 and nothing on stderr when the reader goes away (| head), from a file, stdin or -f', async () => {
+    const log = path.join(tmp, 'many.ndjson');
+    fs.writeFileSync(log, await logLines(Array.from({ length: 3000 }, (_, i) => alert(i))));
+    for (const args of [`"${log}"`, `- < "${log}"`, `-f "${log}"`]) {
+      // PIPESTATUS[0]: tapaudit's own status.
+      const r = sh(`"${process.execPath}" "${CLI}" alerts ${args} | head -n 1; exit \${PIPESTATUS[0]}`);
+      expect(r.status, `${args}: ${r.stderr}`).toBe(0);
+      expect(r.stderr, args).toBe('');
+      expect(r.stdout, args).toMatch(/^2026-01-02 03:09:05 high scan\.address .* alert #0\n$/);
+    }
+    // A writer that never stops (tail -f into the view): tapaudit closes its stdin, so
+    // the writer gets its EPIPE and the pipeline ends.
+    const line = fs.readFileSync(log, 'utf8').split('\n')[0];
+    const endless = sh(`yes '${line}' | "${process.execPath}" "${CLI}" alerts | head -n 2 > /dev/null; echo "\${PIPESTATUS[@]}"`);
+    expect(endless.error).toBeUndefined();
+    expect(endless.stdout.trim().split(' ').slice(1)).toEqual(['0', '0']);
+  });
+
+  it('another write error (a full disk) is one line and exit 4', async () => {
+    const log = path.join(tmp, 'few.ndjson');
+    fs.writeFileSync(log, await logLines([alert(0), alert(1)]));
+    const r = sh(`"${process.execPath}" "${CLI}" alerts "${log}" > /dev/full`);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toBe('tapaudit: tapaudit alerts: cannot write the alerts: ENOSPC\n');
   });
 });
