@@ -37,7 +37,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installCodeCache, saveCodeCache } from '../util/code-cache.js';
-import { isUserError } from '../util/errors.js';
+import { EXIT_OUTPUT, isUserError } from '../util/errors.js';
 
 const VERSION = '0.1.0';
 
@@ -129,6 +129,21 @@ function collectGarbage(): void {
 
 // The commands' chunks (dist/bin), compiled with V8's cache of an earlier run.
 installCodeCache(path.dirname(fileURLToPath(import.meta.url)));
+
+// Errors writing to stdout. Without a listener Node made them an unhandled 'error' event:
+// a crash with a stack trace, exit 1. The reader went away (`tapaudit search ... | head`):
+// the rest of the output is dropped and the command ends as it would have, with its own
+// status. Anything else (a full disk under `> file`): one line, exit 4. (Replay and live
+// write their records to fd 1 through their own sinks, which handle both the same way:
+// output/sink.ts, output/alert-log.ts.)
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') {
+    process.stdout.destroy(); // later writes fail quietly (their callbacks get the error)
+    return;
+  }
+  process.stderr.write(`tapaudit: cannot write to stdout: ${e.code ?? e.message}\n`);
+  process.exit(EXIT_OUTPUT);
+});
 
 const argv = process.argv.slice(2);
 const exitAtEnd = commandNamed(argv[0])?.exitAtEnd === true;

@@ -174,6 +174,6 @@ describe('tapaudit alerts in a pipeline (the built CLI)', () => {
     fs.writeFileSync(log, await logLines([alert(0), alert(1)]));
     const r = sh(`"${process.execPath}" "${CLI}" alerts "${log}" > /dev/full`);
     expect(r.status).toBe(4);
-    expect(r.stderr).toBe('tapaudit: tapaudit alerts: cannot write the alerts: ENOSPC\n');
+    expect(r.stderr).toBe('tapaudit: cannot write to stdout: ENOSPC\n');
   });
 });

@@ -70,6 +70,20 @@ describe('tapaudit report / search CLI', () => {
     expect(r.stderr.trim().split('\n').length).toBe(1);
   });
 
+  it('output into a pipe that closes (| head) ends with 0 and no trace; into a full disk, one line and exit 4', () => {
+    const sh = (script: string) => spawnSync('bash', ['-c', script], { encoding: 'utf8', timeout: 20_000 });
+    // ~180 KB of records in one write: more than a pipe holds, so head's exit cuts it.
+    const piped = sh(`"${process.execPath}" "${CLI}" search "${flows}" --limit 100000 --json | head -n 1; exit \${PIPESTATUS[0]}`);
+    expect(piped.status, piped.stderr).toBe(0);
+    expect(piped.stderr).toBe('');
+    expect(JSON.parse(piped.stdout).src_ip).toBeTypeOf('string');
+    for (const args of [['report', flows], ['search', flows, '--limit', '100000']]) {
+      const full = sh(`"${process.execPath}" "${CLI}" ${args.map((a) => `"${a}"`).join(' ')} > /dev/full`);
+      expect(full.status, args[0]).toBe(4);
+      expect(full.stderr, args[0]).toBe('tapaudit: cannot write to stdout: ENOSPC\n');
+    }
+  });
+
   it('--help', () => {
     expect(run('report', '--help').stdout).toContain('Usage: tapaudit report');
     expect(run('search', '--help').stdout).toContain('--pivot IP');
