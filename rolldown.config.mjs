@@ -41,21 +41,23 @@ export default defineConfig([{
     cleanDir: true,
   },
 }, {
-  // The flow-end worker as one file (its own build: no chunks shared with the CLI, whose
-  // code it repeats). Node 20 loaded each ES module through several async steps, ~1.5-2 ms
-  // apiece even for a file of a few hundred bytes, and a worker's graph was eight files;
-  // a worker's start is what a header-only replay waits for (the packet thread blocks in
-  // claim() until the worker reads). Header-only bench capture (2M packets, one worker),
-  // 16 alternating rounds, as ES modules: median wall 0.69 -> 0.67 s, CPU 1.165 ->
-  // 1.125 s; time in claim() in --cpu-prof runs 61-97 -> 44-62 ms (3 each).
-  input: { 'offload-worker': 'dist/offload-worker.js' },
+  // The flow-end worker in two files of its own (its own build: no chunks shared with the
+  // CLI, whose code it repeats): its entry, which installs the code cache
+  // (src/offload-worker-boot.ts), and one chunk with all the rest. Node 20 loaded each ES
+  // module through several async steps, ~1.5-2 ms apiece even for a file of a few hundred
+  // bytes, and a worker's graph was eight files; a worker's start is what a header-only
+  // replay waits for (the packet thread blocks in claim() until the worker reads).
+  // Header-only bench capture (2M packets, one worker), 16 alternating rounds, as ES
+  // modules, eight files -> one: median wall 0.69 -> 0.67 s, CPU 1.165 -> 1.125 s; time in
+  // claim() in --cpu-prof runs 61-97 -> 44-62 ms (3 each).
+  input: { 'offload-worker': 'dist/offload-worker-boot.js' },
   platform: 'node',
   external,
   output: {
     dir: 'dist/bin',
     format: 'cjs',
     entryFileNames: '[name].js',
-    codeSplitting: false,
+    chunkFileNames: '[name]-[hash].js',
   },
 }, {
   // pino and its dependencies as one CommonJS file, which the alert log loads with its

@@ -7,6 +7,7 @@ import { FlowRecord } from './flow/record.js';
 import { KIND_END, KIND_FLUSH, KIND_REOPEN, SlotViews } from './flow/wire.js';
 import { CTRL_DEAD, CTRL_WRITE, counterAhead, ctrlRead, ctrlWaiting, deliverSlot, slotOf, type WorkerData, type WorkerMessage } from './offload.js';
 import type { AlertInput } from './detect/types.js';
+import { saveCodeCache } from './util/code-cache.js';
 import { isUserError } from './util/errors.js';
 import { FLOW_END_NICE, lowerThreadPriority } from './util/thread-priority.js';
 
@@ -102,6 +103,7 @@ async function main(): Promise<void> {
       if (peer?.role === 'send') peer.port.postMessage({ type: 'end' } satisfies WorkerMessage);
       peer?.port.close();
       Atomics.store(ctrl, CTRL_READ, read + 1 + base);
+      saveCodeCache(); // a no-op unless offload-worker-boot.ts installed the cache
       post({ type: 'done', stats });
       port.removeAllListeners('message');
       return;

@@ -1,5 +1,6 @@
 /**
- * A V8 code cache for the bundled CLI's chunks (dist/bin/*.js, CommonJS: rolldown.config.mjs).
+ * A V8 code cache for the bundled CLI's chunks (dist/bin/*.js, CommonJS: rolldown.config.mjs),
+ * in the main thread (src/cli/main.ts) and in the flow-end workers (src/offload-worker-boot.ts).
  *
  * Every run parses and compiles the JavaScript it runs, lazily, function by function, before
  * any of it gets fast: on a 150,000-packet replay `--log-function-events` (which slows what
@@ -83,8 +84,9 @@ export function saveCodeCache(): void {
   try {
     fs.mkdirSync(cacheDir, { recursive: true });
     for (const c of fresh) {
-      // Another run may write the same file: each writes its own and renames it into place.
-      const tmp = `${c.file}.${process.pid}`;
+      // Another run, or the other flow-end worker, may write the same file: each writes its
+      // own and renames it into place.
+      const tmp = `${c.file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
       fs.writeFileSync(tmp, c.script.createCachedData());
       fs.renameSync(tmp, c.file);
     }

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ensureCapture } from '../../src/gen/bench-captures.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 
 const DEMO = path.join(REPO_ROOT, 'captures', 'demo.pcap');
@@ -24,10 +25,10 @@ function install(): { cli: string; cacheDir: string; out: string } {
   return { cli: path.join(bin, 'tapaudit.js'), cacheDir: path.join(bin, '.code-cache', `${process.version}-${process.arch}`), out: root };
 }
 
-function replay(cli: string, out: string, env: Record<string, string> = {}) {
+function replay(cli: string, out: string, env: Record<string, string> = {}, capture = DEMO) {
   const flows = path.join(out, 'flows.ndjson');
   const alerts = path.join(out, 'alerts.ndjson');
-  const r = spawnSync(process.execPath, [cli, 'replay', DEMO, '--flows', flows, '--alerts', alerts, '-q'], {
+  const r = spawnSync(process.execPath, [cli, 'replay', capture, '--flows', flows, '--alerts', alerts, '-q'], {
     encoding: 'utf8', env: { ...process.env, ...env },
   });
   expect(r.status, r.stderr).toBe(0);
@@ -76,5 +77,21 @@ describe('code cache', () => {
     fs.writeFileSync(path.dirname(cacheDir), '');
     expect(replay(cli, out)).toEqual(off);
     expect(fs.statSync(path.dirname(cacheDir)).isFile()).toBe(true);
+  });
+
+  it('caches the flow-end workers\' code as well', () => {
+    const { cli, cacheDir, out } = install();
+    // ~100,000 flows: its replay starts both workers (offload.ts), which share one chunk.
+    const capture = ensureCapture(out, 'churn', 200_000).file;
+    const sorted = (r: { flows: string; alerts: string }) => ({ flows: r.flows.split('\n').sort(), alerts: r.alerts.split('\n').sort() });
+    const first = sorted(replay(cli, out, {}, capture));
+    const worker = fs.readdirSync(cacheDir).filter((f) => /^offload-worker-.*\.js\.cache$/.test(f));
+    expect(worker).toHaveLength(1);
+    const made = fs.readFileSync(path.join(cacheDir, worker[0]!));
+    expect(made.length).toBeGreaterThan(10_000);
+    const mtime = fs.statSync(path.join(cacheDir, worker[0]!)).mtimeMs;
+    expect(sorted(replay(cli, out, {}, capture))).toEqual(first);
+    expect(fs.statSync(path.join(cacheDir, worker[0]!)).mtimeMs).toBe(mtime);
+    expect(fs.readFileSync(path.join(cacheDir, worker[0]!)).equals(made)).toBe(true);
   });
 });
