@@ -27,19 +27,15 @@ const executableCli = {
 };
 
 const external = [/^node:/, 'cap', /^@duckdb\//, 'pino', 'sonic-boom', 'prom-client', 'cli-progress'];
+/** Both builds below write CommonJS into dist/bin (see executableCli). */
+const binOutput = { dir: 'dist/bin', format: 'cjs', entryFileNames: '[name].js', chunkFileNames: '[name]-[hash].js' };
 
 export default defineConfig([{
   input: { tapaudit: 'dist/cli/main.js' },
   platform: 'node',
   plugins: [executableCli],
   external,
-  output: {
-    dir: 'dist/bin',
-    format: 'cjs',
-    entryFileNames: '[name].js',
-    chunkFileNames: '[name]-[hash].js',
-    cleanDir: true,
-  },
+  output: { ...binOutput, cleanDir: true },
 }, {
   // The flow-end worker in two files of its own (its own build: no chunks shared with the
   // CLI, whose code it repeats): its entry, which installs the code cache
@@ -53,12 +49,7 @@ export default defineConfig([{
   input: { 'offload-worker': 'dist/offload-worker-boot.js' },
   platform: 'node',
   external,
-  output: {
-    dir: 'dist/bin',
-    format: 'cjs',
-    entryFileNames: '[name].js',
-    chunkFileNames: '[name]-[hash].js',
-  },
+  output: binOutput,
 }, {
   // pino and its dependencies as one CommonJS file, which the alert log loads with its
   // first alert (src/output/alert-log.ts): ~20 ms sooner than require('pino') resolving
