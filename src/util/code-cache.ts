@@ -1,19 +1,21 @@
 /**
- * A V8 code cache for the bundled CLI's chunks (dist/bin/*.js, CommonJS: rolldown.config.mjs),
- * in the main thread (src/cli/main.ts) and in the flow-end workers (src/offload-worker-boot.ts).
+ * A V8 code cache for the bundled CLI's chunks (dist/bin/*.js, CommonJS:
+ * rolldown.config.mjs), in the main thread (src/cli/main.ts) and in the flow-end workers
+ * (src/offload-worker-boot.ts).
  *
- * Every run parses and compiles the JavaScript it runs, lazily, function by function, before
- * any of it gets fast: on a 150,000-packet replay `--log-function-events` (which slows what
- * it logs) summed ~45 ms of parsing and bytecode compilation in our chunks alone (the
- * detectors' chunk 19 ms, the packet path's 14), out of ~0.33 s. V8 can serialise the bytecode of a script's compiled
- * functions (`vm.Script#createCachedData`) and take it back in a later run instead of
- * compiling (`cachedData`); Node 20 does this for its own modules only (the compile cache of
- * `module.enableCompileCache` came in Node 22). So the chunks are CommonJS and this hook
- * compiles them (Module.prototype._compile, as Node itself does, with the same wrapper) with
- * the cache of an earlier run; a chunk without a usable one is cached by saveCodeCache()
- * when the command ends, so the cache holds every function that run compiled (a cache made
- * right after compiling, as the `v8-compile-cache` package does, holds little more than the
- * top level, and most of the cost is in functions compiled on their first call).
+ * Every run parses and compiles the JavaScript it runs, lazily, function by function,
+ * before any of it gets fast: on a 150,000-packet replay `--log-function-events` (which
+ * slows what it logs) summed ~45 ms of parsing and bytecode compilation in our chunks
+ * alone (the detectors' chunk 19 ms, the packet path's 14), out of ~0.33 s. V8 can
+ * serialise the bytecode of a script's compiled functions (`vm.Script#createCachedData`)
+ * and take it back in a later run instead of compiling (`cachedData`); Node 20 does this
+ * for its own modules only (the compile cache of `module.enableCompileCache` came in Node
+ * 22). So the chunks are CommonJS and this hook compiles them (Module.prototype._compile,
+ * as Node itself does, with the same wrapper) with the cache of an earlier run; a chunk
+ * without a usable one is cached by saveCodeCache() when the command ends, so the cache
+ * holds every function that run compiled (a cache made right after compiling, as the
+ * `v8-compile-cache` package does, holds little more than the top level, and most of the
+ * cost is in functions compiled on their first call).
  *
  * Measured (this 2-core VM, alternating runs, the same CommonJS build with
  * TAPAUDIT_CODE_CACHE=0 against without): captures/demo.pcap mean wall 185 -> 173 ms, CPU
