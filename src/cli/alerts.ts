@@ -89,7 +89,8 @@ export async function alertsCommand(argv: string[], ioIn: Partial<AlertsIo> = {}
   // The reader of stdout went away (`| head`, a closed `less`): stop reading and end with
   // 0, as the writer into a closed pipe does in a shell pipeline. Without this the EPIPE
   // came out as an internal error with a stack trace (exit 70). Another write error (a
-  // full disk under `> file`) ends the command with it.
+  // full disk under `> file`) ends the command with it (on process.stdout main.ts's own
+  // listener ends the process first, with the same line and status).
   const controller = new AbortController();
   let writeError: NodeJS.ErrnoException | undefined;
   const onWriteError = (e: NodeJS.ErrnoException): void => {
@@ -117,7 +118,7 @@ export async function alertsCommand(argv: string[], ioIn: Partial<AlertsIo> = {}
     io.stdout.off('error', onWriteError);
   }
   if (writeError) {
-    throw new UserError('E_OUTPUT', `tapaudit alerts: cannot write the alerts: ${writeError.code ?? writeError.message}`, EXIT_OUTPUT);
+    throw new UserError('E_OUTPUT', `cannot write to stdout: ${writeError.code ?? writeError.message}`, EXIT_OUTPUT);
   }
   if (skipped > 0) io.stderr.write(`tapaudit alerts: skipped ${skipped} line${skipped === 1 ? '' : 's'} that were not alert records\n`);
   return 0;

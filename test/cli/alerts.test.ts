@@ -85,6 +85,26 @@ describe('tapaudit alerts', () => {
     }
   });
 
+  it('a write error ends the view: EPIPE with 0 and stdin closed, anything else as a one-line error', async () => {
+    const text = await logLines(Array.from({ length: 50 }, (_, i) => alert(i)));
+    /** Takes `ok` lines, then fails every write with `code`. */
+    const failing = (ok: number, code: string) => {
+      let lines = 0;
+      return new Writable({
+        write(_c, _e, cb) {
+          if (lines++ < ok) cb();
+          else cb(Object.assign(new Error(code), { code }));
+        },
+      });
+    };
+    const stdin = Readable.from(text.split('\n').map((l) => `${l}\n`));
+    expect(await alertsCommand(['-'], { stdout: failing(3, 'EPIPE'), stderr: sink().w, stdin })).toBe(0);
+    expect(stdin.destroyed).toBe(true);
+    const full = alertsCommand(['-'], { stdout: failing(3, 'ENOSPC'), stderr: sink().w, stdin: Readable.from([text]) });
+    await expect(full).rejects.toThrow(UserError);
+    await expect(full).rejects.toMatchObject({ exitCode: 4, message: 'cannot write to stdout: ENOSPC' });
+  });
+
   it('colour on a TTY, none with NO_COLOR or in a pipe', async () => {
     const text = await logLines([alert(0)]);
     const run = async (isTTY: boolean, env: NodeJS.ProcessEnv) => {
