@@ -129,8 +129,7 @@ function collectGarbage(): void {
 
 // The commands' chunks (dist/bin) and pino's single file (dist/vendor: the alert log's),
 // compiled with V8's cache of an earlier run.
-const here = path.dirname(fileURLToPath(import.meta.url));
-installCodeCache(here, [path.join(path.dirname(here), 'vendor')]);
+installCodeCache(path.dirname(fileURLToPath(import.meta.url)));
 
 // Errors writing to stdout. Without a listener Node made them an unhandled 'error' event:
 // a crash with a stack trace, exit 1. The reader went away (`tapaudit search ... | head`):

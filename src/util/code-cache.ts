@@ -54,12 +54,13 @@ const compiled: Compiled[] = [];
 let cacheDir = '';
 
 /**
- * From now on, the CommonJS files directly in `bundleDir` (and in `also`: the single-file
- * pino of dist/vendor) are compiled with their cache, kept in `bundleDir`.
+ * From now on, the CommonJS files directly in `bundleDir` and in the `vendor` directory
+ * beside it (the single-file pino of dist/vendor, which the alert log loads in whichever
+ * thread writes it) are compiled with their cache, kept in `bundleDir`.
  */
-export function installCodeCache(bundleDir: string, also: readonly string[] = []): void {
-  const dirs = new Set([bundleDir, ...also]);
+export function installCodeCache(bundleDir: string): void {
   if (cacheDir !== '' || process.env.TAPAUDIT_CODE_CACHE === '0') return;
+  const dirs = new Set([bundleDir, path.join(path.dirname(bundleDir), 'vendor')]);
   cacheDir = path.join(bundleDir, '.code-cache', `${process.version}-${process.arch}`);
   const proto = Module.prototype as unknown as { _compile: Compile };
   const compile = proto._compile;

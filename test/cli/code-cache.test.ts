@@ -25,10 +25,10 @@ function install(): { cli: string; cacheDir: string; out: string } {
   return { cli: path.join(bin, 'tapaudit.js'), cacheDir: path.join(bin, '.code-cache', `${process.version}-${process.arch}`), out: root };
 }
 
-function replay(cli: string, out: string, env: Record<string, string> = {}, capture = DEMO) {
+function replay(cli: string, out: string, env: Record<string, string> = {}, captures = [DEMO]) {
   const flows = path.join(out, 'flows.ndjson');
   const alerts = path.join(out, 'alerts.ndjson');
-  const r = spawnSync(process.execPath, [cli, 'replay', capture, '--flows', flows, '--alerts', alerts, '-q'], {
+  const r = spawnSync(process.execPath, [cli, 'replay', ...captures, '--flows', flows, '--alerts', alerts, '-q'], {
     encoding: 'utf8', env: { ...process.env, ...env },
   });
   expect(r.status, r.stderr).toBe(0);
@@ -81,18 +81,21 @@ describe('code cache', () => {
     expect(fs.statSync(path.dirname(cacheDir)).isFile()).toBe(true);
   });
 
-  it('caches the flow-end workers\' code as well', () => {
+  it('caches the flow-end workers\' code as well, and pino\'s file when a worker writes the alerts', () => {
     const { cli, cacheDir, out } = install();
-    // ~100,000 flows: its replay starts both workers (offload.ts), which share one chunk.
-    const capture = ensureCapture(out, 'churn', 200_000).file;
+    // The demo's alerts, then ~100,000 flows: the replay starts both workers (offload.ts),
+    // which share one chunk, and the output worker writes the alert log.
+    const captures = [DEMO, ensureCapture(out, 'churn', 200_000).file];
     const sorted = (r: { flows: string; alerts: string }) => ({ flows: r.flows.split('\n').sort(), alerts: r.alerts.split('\n').sort() });
-    const first = sorted(replay(cli, out, {}, capture));
+    const first = sorted(replay(cli, out, {}, captures));
+    expect(first.alerts.filter((l) => l !== '')).toHaveLength(8);
+    expect(fs.existsSync(path.join(cacheDir, 'pino.cjs.cache'))).toBe(true);
     const worker = fs.readdirSync(cacheDir).filter((f) => /^offload-worker-.*\.js\.cache$/.test(f));
     expect(worker).toHaveLength(1);
     const made = fs.readFileSync(path.join(cacheDir, worker[0]!));
     expect(made.length).toBeGreaterThan(10_000);
     const mtime = fs.statSync(path.join(cacheDir, worker[0]!)).mtimeMs;
-    expect(sorted(replay(cli, out, {}, capture))).toEqual(first);
+    expect(sorted(replay(cli, out, {}, captures))).toEqual(first);
     expect(fs.statSync(path.join(cacheDir, worker[0]!)).mtimeMs).toBe(mtime);
     expect(fs.readFileSync(path.join(cacheDir, worker[0]!)).equals(made)).toBe(true);
   });
